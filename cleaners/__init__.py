@@ -1,0 +1,1 @@
+"""Pure functions that turn raw bytes into clean articles. No Scrapy, no database."""

@@ -1,0 +1,106 @@
+"""One raw input to clean articles: decode, extract (HTML) or read (text), rules, metadata, split.
+
+The single entry point both the Scrapy pipeline and the file loader call. Raises `Rejected` with a
+ledger reason when the input cannot become an article.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from cleaners.decode import decode
+from cleaners.errors import EMPTY, NO_CONTENT, TOO_LARGE, Rejected
+from cleaners.extract import extract_html
+from cleaners.rules import RuleSet, default_rules
+from cleaners.scripts import detect_language
+from cleaners.text import Entry, clean_text
+
+# Inputs larger than this (bytes, after decompression) are rejected `too_large`.
+MAX_INPUT_BYTES = 20 * 1024 * 1024
+
+_HTML_SNIFF = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title)\b", re.I | re.S
+)
+
+
+@dataclass
+class CleanOptions:
+    """Per-source cleaning settings (from sources.toml)."""
+
+    rules: RuleSet = field(default_factory=default_rules)
+    prune_xpath: list[str] = field(default_factory=list)
+    max_bytes: int = MAX_INPUT_BYTES
+
+
+@dataclass
+class Cleaned:
+    entries: list[Entry]
+    fired: Counter[str]
+    kind: str  # "html" or "text"
+    encoding: str
+
+
+def sniff_html(body: bytes) -> bool:
+    return bool(_HTML_SNIFF.match(body[:2048]))
+
+
+def clean(
+    body: bytes,
+    *,
+    kind: str | None = None,
+    declared_encoding: str | None = None,
+    url: str | None = None,
+    options: CleanOptions | None = None,
+) -> Cleaned:
+    """Clean one input. `kind` is "html", "text" or None to sniff the bytes."""
+    options = options or CleanOptions()
+    if len(body) > options.max_bytes:
+        raise Rejected(TOO_LARGE, f"{len(body)} bytes > {options.max_bytes}")
+    if not body.strip():
+        raise Rejected(EMPTY)
+    if kind is None:
+        kind = "html" if sniff_html(body) else "text"
+    text, encoding = decode(body, declared_encoding, html=kind == "html")
+    page: dict[str, Any] = {}
+    title = None
+    if kind == "html":
+        extracted = extract_html(text, url, prune_xpath=options.prune_xpath)
+        text, title = extracted.text, extracted.title
+        page = {
+            "author": extracted.author,
+            "published_at": extracted.published_at,
+            "declared_language": extracted.language,
+            **extracted.metadata,
+        }
+    result = clean_text(text, options.rules, title=title)
+    if not result.entries:
+        raise Rejected(NO_CONTENT, "nothing left after boilerplate removal")
+    single = len(result.entries) == 1
+    for entry in result.entries:
+        _finish(entry, page, result.metadata if single else {})
+    return Cleaned(entries=result.entries, fired=result.fired, kind=kind, encoding=encoding)
+
+
+def _finish(entry: Entry, page: dict[str, Any], captured: dict[str, Any]) -> None:
+    """Merge page metadata, rule captures and byline data; page markup wins over text heuristics."""
+    entry.author = page.get("author") or entry.author
+    entry.published_at = page.get("published_at") or entry.published_at
+    entry.language = detect_language(entry.text) or page.get("declared_language")
+    meta = entry.metadata
+    for key, value in captured.items():
+        if key != "author" and value:
+            meta.setdefault(key, value)
+    for key in ("sitename", "tags"):
+        if page.get(key):
+            meta.setdefault(key, page[key])
+    if isinstance(meta.get("tags"), str):
+        meta["tags"] = [t.strip() for t in re.split(r"[,;|#·]", meta["tags"]) if t.strip()]
+    if meta.get("original_title"):
+        meta["original_language"] = detect_language(meta["original_title"])
+        meta["translated"] = True
+    if meta.get("translator"):
+        meta["translated"] = True
+    entry.metadata = {k: v for k, v in meta.items() if v not in (None, "", [])}

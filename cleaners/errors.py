@@ -1,0 +1,20 @@
+"""Why an input was turned away. The reason strings are part of the ledger's public vocabulary."""
+
+from __future__ import annotations
+
+# Reasons an input can be rejected by the cleaners (pages.state = 'rejected').
+EMPTY = "empty"
+NOT_TEXT = "not_text"
+BAD_ENCODING = "bad_encoding"
+TOO_LARGE = "too_large"
+NO_CONTENT = "no_content"  # extraction found no main text
+BAD_GZIP = "bad_gzip"
+
+
+class Rejected(Exception):
+    """Raised by a cleaner when an input cannot become an article; carries the ledger reason."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail

@@ -1,0 +1,165 @@
+"""Main text and metadata from HTML: trafilatura for the body, our own reading of the page's metadata.
+
+trafilatura is called per page with explicit options (never by mutating its module-level lists) and
+with its `deduplicate` off: dedup is ours, across runs. Dates come only from structured metadata
+(JSON-LD, OpenGraph/meta tags, `<time>`) or the URL, never from body text: trafilatura's date search
+would invent one from a year mentioned in a sentence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import html as lxml_html
+from lxml.etree import ParserError, XMLSyntaxError, _Element
+from trafilatura import bare_extraction
+from trafilatura.settings import Document
+
+from cleaners.dates import date_from_url, parse_iso
+from cleaners.errors import NO_CONTENT, NOT_TEXT, Rejected
+
+# Above this many characters trafilatura runs in fast mode (no fallback extractors).
+FAST_MODE_CHARS = 2_000_000
+
+_DATE_META = (
+    "article:published_time", "og:article:published_time", "datepublished", "pubdate",
+    "publishdate", "publish-date", "publication_date", "date", "dc.date", "dc.date.issued",
+    "dcterms.created", "sailthru.date", "parsely-pub-date", "article.published", "citation_date",
+)  # fmt: skip
+_AUTHOR_META = ("author", "article:author", "dc.creator", "parsely-author", "sailthru.author")
+
+
+@dataclass
+class Extracted:
+    text: str
+    title: str | None = None
+    author: str | None = None
+    published_at: str | None = None
+    language: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_html(html: str) -> _Element:
+    """An lxml tree; raises Rejected(not_text) when the text is not HTML at all."""
+    try:
+        tree = lxml_html.document_fromstring(html)
+    except (ParserError, XMLSyntaxError, ValueError) as exc:
+        raise Rejected(NOT_TEXT, f"unparsable HTML: {exc}") from None
+    return tree
+
+
+def _jsonld_objects(tree: _Element) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for node in tree.xpath('//script[@type="application/ld+json"]'):
+        try:
+            data = json.loads(node.text or "")
+        except (ValueError, RecursionError):
+            continue
+        stack = [data]
+        while stack and len(found) < 50:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                found.append(item)
+                if isinstance(item.get("@graph"), list):
+                    stack.extend(item["@graph"])
+    return found
+
+
+def _jsonld_name(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, dict):
+        return _jsonld_name(value.get("name"))
+    if isinstance(value, list):
+        names = [n for v in value if (n := _jsonld_name(v))]
+        return ", ".join(names) or None
+    return None
+
+
+def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
+    """Title, author, published_at and language as the page's markup states them."""
+    meta: dict[str, Any] = {}
+    for obj in _jsonld_objects(tree):
+        kind = obj.get("@type")
+        kinds = kind if isinstance(kind, list) else [kind]
+        if not any(
+            isinstance(k, str) and ("Article" in k or k in ("BlogPosting", "Report")) for k in kinds
+        ):
+            continue
+        published = obj.get("datePublished")
+        if (
+            "published_at" not in meta
+            and isinstance(published, str)
+            and (stamp := parse_iso(published))
+        ):
+            meta["published_at"] = stamp
+        if "author" not in meta and (name := _jsonld_name(obj.get("author"))):
+            meta["author"] = name
+        if "title" not in meta and isinstance(obj.get("headline"), str):
+            meta["title"] = obj["headline"].strip()
+    tags: dict[str, str] = {}
+    for node in tree.iter("meta"):
+        key = (node.get("property") or node.get("name") or node.get("itemprop") or "").lower()
+        content = node.get("content")
+        if key and content and key not in tags:
+            tags[key] = content.strip()
+    if "published_at" not in meta:
+        for key in _DATE_META:
+            if key in tags and (stamp := parse_iso(tags[key])):
+                meta["published_at"] = stamp
+                break
+    if "published_at" not in meta:
+        times = tree.xpath("//time[@itemprop='datePublished' or @pubdate]/@datetime")
+        if times and (stamp := parse_iso(str(times[0]))):
+            meta["published_at"] = stamp
+    if "published_at" not in meta and url and (stamp := date_from_url(url)):
+        meta["published_at"] = stamp
+    if "author" not in meta:
+        for key in _AUTHOR_META:
+            if key in tags and not tags[key].startswith("http"):
+                meta["author"] = tags[key]
+                break
+    lang = tree.get("lang") or tags.get("og:locale") or tags.get("content-language")
+    if lang:
+        meta["declared_language"] = lang.replace("_", "-").split("-")[0].lower()
+    return meta
+
+
+def extract_html(
+    html: str, url: str | None = None, *, prune_xpath: list[str] | None = None
+) -> Extracted:
+    """Main text of an HTML page with its metadata. Raises Rejected when there is no main text."""
+    tree = parse_html(html)
+    meta = page_metadata(tree, url)
+    doc = bare_extraction(
+        tree,
+        url=url,
+        fast=len(html) > FAST_MODE_CHARS,
+        favor_precision=True,
+        include_comments=False,
+        include_tables=True,
+        deduplicate=False,
+        with_metadata=True,
+        date_extraction_params={"extensive_search": False, "original_date": True},
+        prune_xpath=prune_xpath or None,
+    )
+    if not isinstance(doc, Document) or not doc.text or not doc.text.strip():
+        raise Rejected(NO_CONTENT, "no main text found")
+    text = doc.text
+    extra: dict[str, Any] = {}
+    if doc.sitename:
+        extra["sitename"] = doc.sitename
+    if doc.tags:
+        extra["tags"] = doc.tags
+    return Extracted(
+        text=text,
+        title=meta.get("title") or doc.title or None,
+        author=meta.get("author") or doc.author or None,
+        published_at=meta.get("published_at"),
+        language=meta.get("declared_language"),
+        metadata=extra,
+    )

@@ -1,0 +1,184 @@
+"""The boilerplate rule engine: named, data-driven rules applied by position.
+
+trafilatura finds the main block; what it leaves inside (widget labels, disclaimers, copyright lines,
+machine-translation notices) is removed here. A rule may match only where it is allowed to: in the
+leading block (lines before the body starts), the trailing block (lines after it ends) or as a whole
+short line anywhere. Whole-line matching plus a length cap is what keeps a body sentence that merely
+mentions "comment" or "disclaimer" safe.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from cleaners.scripts import dominant_script
+
+POSITIONS = ("leading", "trailing", "line")
+
+
+class RuleError(ValueError):
+    """A rule definition is malformed (bad pattern, unknown position, missing name)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    pattern: re.Pattern[str]
+    where: frozenset[str]
+    max_len: int = 40
+    field: str | None = None
+    flag: str | None = None
+    next_field: str | None = None
+    languages: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Rule:
+        """Build a rule from its TOML form; raise RuleError naming the rule and the problem."""
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise RuleError("a rule needs a non-empty 'name'")
+        where = data.get("where", ["line"])
+        where = [where] if isinstance(where, str) else list(where)
+        unknown = set(where) - set(POSITIONS)
+        if unknown or not where:
+            raise RuleError(f"rule {name!r}: 'where' must be among {POSITIONS}, got {where}")
+        try:
+            pattern = re.compile(str(data["pattern"]))
+        except KeyError:
+            raise RuleError(f"rule {name!r}: missing 'pattern'") from None
+        except re.error as exc:
+            raise RuleError(f"rule {name!r}: bad pattern: {exc}") from None
+        return cls(
+            name=name,
+            pattern=pattern,
+            where=frozenset(where),
+            max_len=int(data.get("max_len", 40)),
+            field=data.get("field"),
+            flag=data.get("flag"),
+            next_field=data.get("next_field"),
+            languages=tuple(data.get("languages", ())),
+        )
+
+    def match(self, line: str) -> re.Match[str] | None:
+        if len(line) > self.max_len:
+            return None
+        return self.pattern.fullmatch(line)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+
+    def at(self, position: str) -> tuple[Rule, ...]:
+        """Rules that may fire at `position`; whole-line rules also fire inside the end blocks."""
+        return tuple(r for r in self.rules if position in r.where or "line" in r.where)
+
+    def customised(
+        self, add: Iterable[Mapping[str, Any]] = (), disable: Iterable[str] = ()
+    ) -> RuleSet:
+        """A copy with rules disabled by name and extra rules appended (per-source overrides)."""
+        disabled = set(disable)
+        unknown = disabled - {r.name for r in self.rules}
+        if unknown:
+            raise RuleError(f"cannot disable unknown rule(s): {', '.join(sorted(unknown))}")
+        kept = [r for r in self.rules if r.name not in disabled]
+        extra = [Rule.from_dict(d) for d in add]
+        names = [r.name for r in kept + extra]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise RuleError(f"duplicate rule name(s): {', '.join(sorted(dupes))}")
+        return RuleSet(tuple(kept + extra))
+
+
+@cache
+def default_rules() -> RuleSet:
+    """The shipped multilingual rule set (cleaners/default_rules.toml), parsed once per process."""
+    text = resources.files("cleaners").joinpath("default_rules.toml").read_text("utf-8")
+    return RuleSet(tuple(Rule.from_dict(d) for d in tomllib.loads(text)["rule"]))
+
+
+@dataclass
+class Cleaned:
+    """Lines left after the rules, what the rules captured, and how often each fired."""
+
+    lines: list[str]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    fired: Counter[str] = field(default_factory=Counter)
+
+
+def _capture(rule: Rule, match: re.Match[str], line: str, cleaned: Cleaned) -> None:
+    if rule.flag:
+        cleaned.metadata[rule.flag] = True
+    if rule.field:
+        groups = {k: v for k, v in match.groupdict().items() if k.startswith("value") and v}
+        value = next(iter(groups.values()), None) if groups else None
+        if value is None and not match.groupdict():
+            value = line
+        if value and rule.field not in cleaned.metadata:
+            cleaned.metadata[rule.field] = value.strip()
+
+
+def _next_is_foreign(lines: Sequence[str], i: int, body_script: str) -> bool:
+    """True when line i exists, is short, and is written in another script than the body."""
+    if i >= len(lines) or not lines[i] or len(lines[i]) > 200:
+        return False
+    script = dominant_script(lines[i])
+    return script not in (body_script, "other")
+
+
+def apply_rules(lines: Sequence[str], rules: RuleSet) -> Cleaned:
+    """Strip boilerplate lines from `lines` (already trimmed; '' marks a paragraph break)."""
+    cleaned = Cleaned(lines=[])
+    body_script = dominant_script("\n".join(lines))
+    n = len(lines)
+
+    # Leading block: consume from the top while every non-blank line matches a leading rule.
+    start, leading = 0, rules.at("leading")
+    while start < n:
+        line = lines[start]
+        if not line:
+            start += 1
+            continue
+        hit = next(((r, m) for r in leading if (m := r.match(line))), None)
+        if hit is None:
+            break
+        rule, match = hit
+        cleaned.fired[rule.name] += 1
+        _capture(rule, match, line, cleaned)
+        start += 1
+        if rule.next_field and _next_is_foreign(lines, start, body_script):
+            cleaned.metadata.setdefault(rule.next_field, lines[start])
+            start += 1
+
+    # Trailing block: consume from the bottom the same way.
+    end, trailing = n, rules.at("trailing")
+    while end > start:
+        line = lines[end - 1]
+        if not line:
+            end -= 1
+            continue
+        hit = next(((r, m) for r in trailing if (m := r.match(line))), None)
+        if hit is None:
+            break
+        rule, match = hit
+        cleaned.fired[rule.name] += 1
+        _capture(rule, match, line, cleaned)
+        end -= 1
+
+    # Whole short lines anywhere in the body.
+    anywhere = rules.at("line")
+    for line in lines[start:end]:
+        if line and len(line) <= 200:
+            rule_hit = next((r for r in anywhere if r.match(line)), None)
+            if rule_hit is not None:
+                cleaned.fired[rule_hit.name] += 1
+                continue
+        cleaned.lines.append(line)
+    return cleaned

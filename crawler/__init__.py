@@ -1,0 +1,1 @@
+"""The Scrapy project, the file loader and the `crawler` command line."""

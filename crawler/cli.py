@@ -1,0 +1,154 @@
+"""The `crawler` command: a thin click layer over documented library functions.
+
+Errors for people are one line on stderr and a non-zero exit. Exit codes:
+0 every accepted input reached a terminal state; 1 the run could not start or stopped on an error
+(database, configuration); 2 usage error (bad option, missing path); 3 finished, but some inputs
+ended `failed` (retryable: see the report); 130 interrupted (Ctrl-C / SIGTERM).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import NoReturn
+
+import click
+
+from crawler import settings
+from crawler.config import ConfigError, dedup_config
+from crawler.loaders import InputError, count_inputs, load
+from db.connect import DatabaseError, connect
+from db.dedup import ConfigMismatch, rebuild
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+db_option = click.option(
+    "--db",
+    "db_path",
+    default=settings.CRAWLER_DB,
+    show_default=True,
+    help="SQLite database file (created if missing).",
+)
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    click.echo(f"crawler: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+def cli(verbose: bool) -> None:
+    """Turn web pages and local files into a clean, deduplicated SQLite database of articles."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    signal.signal(signal.SIGTERM, _sigterm)
+
+
+@cli.command("load")
+@click.argument("paths", nargs=-1, required=True)
+@db_option
+@click.option(
+    "--source",
+    help="Source name recorded for these inputs (default: the configured "
+    "files source holding the paths, else 'local').",
+)
+@click.option(
+    "--no-dedup",
+    is_flag=True,
+    help="Skip near-duplicate detection (exact URL and "
+    "content-hash dedup always apply; the index is still written).",
+)
+@click.option(
+    "--sources",
+    "sources_file",
+    default=settings.CRAWLER_SOURCES_FILE,
+    show_default=True,
+    help="Sources file with per-source cleaning rules.",
+)
+def load_cmd(
+    paths: tuple[str, ...], db_path: str, source: str | None, no_dedup: bool, sources_file: str
+) -> None:
+    """Load files and folders (.txt, .html, .htm, and .gz of each) into the database.
+
+    Example: crawler load seeds/ --db data/articles.db
+    """
+    path_list = list(paths)
+    bar = None
+    progress: Callable[[int], None] | None = None
+    try:
+        if sys.stderr.isatty():
+            bar = click.progressbar(
+                length=count_inputs(path_list),
+                label="loading",
+                file=sys.stderr,
+                show_pos=True,
+                show_eta=True,
+            )
+            bar.__enter__()
+            progress = bar.update
+        report = load(
+            path_list,
+            db_path=db_path,
+            source=source,
+            near=not no_dedup,
+            sources_file=sources_file,
+            progress=progress,
+        )
+    except InputError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except (ConfigError, ConfigMismatch, DatabaseError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted; finished inputs are stored, rerun to continue", EXIT_INTERRUPTED)
+    except OSError as exc:  # disk full, read-only database directory, ...
+        fail(f"{type(exc).__name__}: {exc}")
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(report.render())
+    sys.exit(EXIT_FAILURES if report.states.get("failed") else EXIT_OK)
+
+
+@cli.group("dedup")
+def dedup_group() -> None:
+    """Maintain the near-duplicate index."""
+
+
+@dedup_group.command("rebuild")
+@db_option
+def dedup_rebuild(db_path: str) -> None:
+    """Recompute every stored article's MinHash band keys with the current configuration."""
+    try:
+        db = connect(db_path)
+        try:
+            n = rebuild(db, dedup_config())
+        finally:
+            db.close()
+    except DatabaseError as exc:
+        fail(str(exc))
+    click.echo(f"re-indexed {n} articles with the current dedup configuration")
+
+
+def main() -> None:
+    """Console-script entry point; database errors outside the handled paths still end in one line."""
+    import sqlite3
+
+    try:
+        cli.main(prog_name="crawler", standalone_mode=True)
+    except sqlite3.Error as exc:
+        fail(f"database error: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Sources are data: `seeds/sources.toml`, validated at start with the file, line and problem named."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cleaners.clean import CleanOptions
+from cleaners.fingerprint import DedupConfig
+from cleaners.rules import RuleError, default_rules
+from crawler import settings
+
+KINDS = ("files",)
+_SOURCE_KEYS = {"kind", "description", "paths", "rules", "prune_xpath"}
+_RULE_KEYS = {"add", "disable"}
+
+
+class ConfigError(ValueError):
+    """The sources file is malformed; the message names the file, the line and the problem."""
+
+
+@dataclass
+class Source:
+    name: str
+    kind: str
+    paths: list[str] = field(default_factory=list)
+    description: str = ""
+    clean: CleanOptions = field(default_factory=CleanOptions)
+
+
+def dedup_config() -> DedupConfig:
+    """The near-duplicate configuration from crawler/settings.py."""
+    return DedupConfig(
+        num_perm=settings.DEDUP_NUM_PERM,
+        seed=settings.DEDUP_SEED,
+        shingle_size=settings.DEDUP_SHINGLE_SIZE,
+        bands=settings.DEDUP_BANDS,
+        rows=settings.DEDUP_ROWS,
+        threshold=settings.DEDUP_THRESHOLD,
+        min_shingles=settings.DEDUP_MIN_SHINGLES,
+    )
+
+
+def _line_of(text: str, name: str) -> int:
+    pattern = re.compile(rf"^\s*\[\s*sources\s*\.\s*\"?{re.escape(name)}\"?\s*[\].]", re.M)
+    match = pattern.search(text)
+    return text.count("\n", 0, match.start()) + 1 if match else 1
+
+
+def load_sources(path: str | Path) -> dict[str, Source]:
+    """Parse and validate a sources file; a missing file means no configured sources."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    text = path.read_text("utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    unknown_top = set(data) - {"sources"}
+    if unknown_top:
+        raise ConfigError(f"{path}:1: unknown top-level key(s): {', '.join(sorted(unknown_top))}")
+    sources: dict[str, Source] = {}
+    for name, raw in (data.get("sources") or {}).items():
+        where = f"{path}:{_line_of(text, name)}"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: source {name!r} must be a table")
+        try:
+            sources[name] = _source(name, raw, path.parent.parent)
+        except (ConfigError, RuleError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: source {name!r}: {exc}") from None
+    return sources
+
+
+def _source(name: str, raw: dict[str, Any], root: Path) -> Source:
+    unknown = set(raw) - _SOURCE_KEYS
+    if unknown:
+        raise ConfigError(f"unknown key(s): {', '.join(sorted(unknown))}")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
+    paths = raw.get("paths", [])
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise ConfigError("paths must be a list of strings")
+    rules_raw = raw.get("rules", {})
+    if set(rules_raw) - _RULE_KEYS:
+        raise ConfigError(
+            f"rules: unknown key(s): {', '.join(sorted(set(rules_raw) - _RULE_KEYS))}"
+        )
+    rules = default_rules().customised(rules_raw.get("add", []), rules_raw.get("disable", []))
+    prune = raw.get("prune_xpath", [])
+    prune = [prune] if isinstance(prune, str) else list(prune)
+    return Source(
+        name=name,
+        kind=kind,
+        paths=[str((root / p).resolve()) for p in paths],
+        description=str(raw.get("description", "")),
+        clean=CleanOptions(
+            rules=rules, prune_xpath=prune, max_bytes=settings.CRAWLER_MAX_INPUT_BYTES
+        ),
+    )
+
+
+def source_for_paths(sources: dict[str, Source], paths: list[str]) -> Source | None:
+    """The configured files source whose folders contain (or lie inside) every given path, if
+    exactly one does."""
+    resolved = [Path(p).resolve() for p in paths]
+    matches = []
+    for source in sources.values():
+        roots = [Path(p) for p in source.paths]
+        if all(
+            any(r == root or root in r.parents or r in root.parents for root in roots)
+            for r in resolved
+        ):
+            matches.append(source)
+    return matches[0] if len(matches) == 1 else None

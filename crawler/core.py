@@ -1,0 +1,112 @@
+"""The one core path both entry kinds share: RawPage -> clean -> fingerprint -> store -> ledger.
+
+The Scrapy item pipeline and the file loader are thin adapters over `Ingest.process`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from sqlite_utils import Database
+
+from cleaners.clean import Cleaned, CleanOptions, clean
+from cleaners.errors import Rejected
+from cleaners.fingerprint import (
+    DedupConfig,
+    canonical_url,
+    content_hash,
+    normalise_text,
+    shingles,
+    signature,
+)
+from crawler.items import Article, RawPage
+from crawler.report import RunReport
+from db.store import Outcome, record, store_articles
+
+log = logging.getLogger(__name__)
+
+
+def build_articles(page: RawPage, cleaned: Cleaned, config: DedupConfig) -> list[Article]:
+    """Articles with canonical URL, content hash and MinHash signature, ready for the store.
+
+    Split entries get `origin#n` and `url#n` (n from 1) so each has its own identity.
+    """
+    split = len(cleaned.entries) > 1
+    base_url = canonical_url(page.url)
+    articles = []
+    for n, entry in enumerate(cleaned.entries, start=1):
+        normalised = normalise_text(entry.text)
+        shingle_set = shingles(normalised, config.shingle_size)
+        sig = signature(shingle_set, config) if len(shingle_set) >= config.min_shingles else None
+        metadata = dict(entry.metadata)
+        if sig is None:
+            metadata["dedup"] = "exact_only"
+        articles.append(
+            Article(
+                url=f"{base_url}#{n}" if split else base_url,
+                origin=f"{page.origin}#{n}" if split else page.origin,
+                source=page.source,
+                text=entry.text,
+                title=entry.title,
+                author=entry.author,
+                published_at=entry.published_at,
+                language=entry.language,
+                metadata=metadata,
+                content_hash=content_hash(normalised),
+                signature=sig,
+            )
+        )
+    return articles
+
+
+class Ingest:
+    """Processes raw pages for one run, writing one transaction per input and counting outcomes."""
+
+    def __init__(
+        self,
+        db: Database,
+        report: RunReport,
+        config: DedupConfig,
+        *,
+        near: bool = True,
+    ) -> None:
+        self.db = db
+        self.report = report
+        self.config = config
+        self.near = near
+
+    def reject(self, page: RawPage, state: str, reason: str, detail: str = "") -> list[Outcome]:
+        """Record an input that cannot become an article (`rejected` or `failed`) with its reason."""
+        outcome = Outcome(page.origin, state, reason, url=page.url)
+        record(self.db, self.report.run_id, page.source, outcome, detail or None)
+        self.report.add([outcome])
+        return [outcome]
+
+    def process(self, page: RawPage, options: CleanOptions) -> list[Outcome]:
+        """Clean, fingerprint and store one input. Database errors propagate (the run must stop);
+        anything else wrong with the input ends in a recorded state."""
+        self.report.inputs += 1
+        try:
+            cleaned = clean(
+                page.body,
+                kind=page.content_type,
+                declared_encoding=page.encoding,
+                url=page.url,
+                options=options,
+            )
+            articles = build_articles(page, cleaned, self.config)
+        except Rejected as exc:
+            return self.reject(page, "rejected", exc.reason, exc.detail)
+        except (sqlite3.Error, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # a cleaner bug or a library failure on hostile input
+            log.exception("cleaning failed for %s", page.origin)
+            return self.reject(page, "failed", "clean_error", f"{type(exc).__name__}: {exc}")
+        outcomes = store_articles(
+            self.db, self.report.run_id, articles, self.config, near=self.near
+        )
+        self.report.fired.update(cleaned.fired)
+        self.report.exact_only += sum(1 for a in articles if a.signature is None)
+        self.report.add(outcomes)
+        return outcomes

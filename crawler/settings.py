@@ -1,0 +1,37 @@
+"""All defaults in one place: Scrapy's settings and ours (prefixed by component).
+
+`scrapy crawl` reads this module through scrapy.cfg; the `crawler` command reads the same names.
+"""
+
+BOT_NAME = "crawler"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# --- our settings ----------------------------------------------------------------------------
+CRAWLER_DB = "data/articles.db"
+CRAWLER_SOURCES_FILE = "seeds/sources.toml"
+CRAWLER_MAX_INPUT_BYTES = 20 * 1024 * 1024
+
+DEDUP_ENABLED = True  # near-duplicate detection; exact dedup (URL, content hash) is always on
+DEDUP_NUM_PERM = 128
+DEDUP_SEED = 1
+DEDUP_SHINGLE_SIZE = 5
+DEDUP_BANDS = 20
+DEDUP_ROWS = 6
+DEDUP_THRESHOLD = 0.8
+DEDUP_MIN_SHINGLES = 50
+
+# --- Scrapy: polite and bounded by default ---------------------------------------------------
+USER_AGENT = "dedup-crawler/0.1 (+https://example.invalid/crawler-contact)"
+ROBOTSTXT_OBEY = True
+AUTOTHROTTLE_ENABLED = True
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_MAXSIZE = CRAWLER_MAX_INPUT_BYTES
+DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
+DOWNLOAD_TIMEOUT = 30
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
+ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"

@@ -1,0 +1,1 @@
+"""SQLite storage through sqlite-utils: connection pragmas, migrations, the dedup index, the store."""

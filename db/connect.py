@@ -1,0 +1,61 @@
+"""Opening the database: one place for the pragmas every connection needs.
+
+WAL lets readers work while a crawl writes; synchronous=NORMAL is durable across application crashes
+in WAL mode; busy_timeout makes writers queue instead of failing; foreign keys are on. Transactions
+are explicit (`BEGIN IMMEDIATE` through `write_transaction`), never implicit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+DEFAULT_DB = "data/articles.db"
+BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be opened or written; the message is one line for people."""
+
+
+def connect(path: str | Path = DEFAULT_DB, *, migrate: bool = True) -> Database:
+    """Open (creating if needed) the database at `path` with our pragmas, and migrate it forward."""
+    target = str(path)
+    try:
+        if target != ":memory:":
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except (sqlite3.Error, OSError) as exc:
+        raise DatabaseError(f"cannot open database {target}: {exc}") from None
+    db = Database(conn, execute_plugins=False)
+    if migrate:
+        from db.migrations import migrate as apply_migrations
+
+        try:
+            apply_migrations(db)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise DatabaseError(f"cannot prepare database {target}: {exc}") from None
+    return db
+
+
+@contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    """One unit of work: `BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any exception."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")

@@ -1,0 +1,116 @@
+"""The persistent near-duplicate index: MinHash band keys in an indexed table.
+
+Band keys are written in the same transaction as their article, so the index is never ahead of or
+behind the articles. Lookups touch only the rows sharing a band key with the new text: no start-up
+load, no pickled state. The configuration that produced the keys is pinned in `meta`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from cleaners.fingerprint import (
+    DedupConfig,
+    band_keys,
+    jaccard,
+    normalise_text,
+    shingles,
+    signature,
+)
+from db.connect import write_transaction
+
+# At most this many candidates (most shared bands first) are verified for one new text.
+MAX_CANDIDATES = 64
+
+
+class ConfigMismatch(RuntimeError):
+    """The database was indexed with other dedup parameters than this run's."""
+
+
+def check_config(db: Database, config: DedupConfig) -> None:
+    """Pin `config` in `meta` on first use; refuse a run whose configuration differs."""
+    wanted = config.pinned()
+    rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'dedup.%'").fetchall()
+    pinned = dict(rows)
+    if not pinned:
+        with write_transaction(db):
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", sorted(wanted.items())
+            )
+        return
+    differs = sorted(k for k in wanted.keys() | pinned.keys() if wanted.get(k) != pinned.get(k))
+    if differs:
+        detail = ", ".join(f"{k[6:]}: db={pinned.get(k)} run={wanted.get(k)}" for k in differs)
+        raise ConfigMismatch(
+            f"dedup configuration differs from the one this database was indexed with ({detail}); "
+            "run `crawler dedup rebuild` to re-index with the new configuration"
+        )
+
+
+@dataclass(frozen=True)
+class NearMatch:
+    article_id: int
+    similarity: float
+
+
+def find_near_duplicate(
+    db: Database, keys: list[int], text: str, config: DedupConfig
+) -> NearMatch | None:
+    """The most similar stored article at or above the threshold, verified by exact Jaccard.
+
+    Shingles of `text` are computed only when the index returns candidates (rarely below J 0.5).
+    """
+    if not keys:
+        return None
+    values = ",".join("(?, ?)" for _ in keys)
+    params: list[int] = [x for band, key in enumerate(keys) for x in (band, key)]
+    rows = db.execute(
+        f"""WITH q(band, key) AS (VALUES {values})
+            SELECT d.article_id, a.text, count(*) AS shared
+            FROM q JOIN dedup_bands d ON d.band = q.band AND d.key = q.key
+            JOIN articles a ON a.id = d.article_id
+            GROUP BY d.article_id ORDER BY shared DESC, d.article_id LIMIT {MAX_CANDIDATES}""",
+        params,
+    ).fetchall()
+    best: NearMatch | None = None
+    mine = shingles(normalise_text(text), config.shingle_size) if rows else set()
+    for article_id, stored_text, _shared in rows:
+        score = jaccard(mine, shingles(normalise_text(stored_text), config.shingle_size))
+        if score >= config.threshold and (
+            best is None
+            or score > best.similarity
+            or (score == best.similarity and article_id < best.article_id)
+        ):
+            best = NearMatch(article_id, round(score, 4))
+    return best
+
+
+def insert_keys(db: Database, article_id: int, keys: list[int]) -> None:
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO dedup_bands(band, key, article_id) VALUES (?, ?, ?)",
+        [(band, key, article_id) for band, key in enumerate(keys)],
+    )
+
+
+def rebuild(db: Database, config: DedupConfig, batch: int = 500) -> int:
+    """Recompute every article's band keys with `config` and pin it; returns articles indexed.
+
+    Runs as one transaction, so readers and a crash see either the old index or the new one.
+    """
+    count = 0
+    with write_transaction(db):
+        db.execute("DELETE FROM dedup_bands")
+        db.execute("DELETE FROM meta WHERE key LIKE 'dedup.%'")
+        cursor = db.conn.execute("SELECT id, text FROM articles ORDER BY id")
+        while rows := cursor.fetchmany(batch):
+            for article_id, text in rows:
+                shingle_set = shingles(normalise_text(text), config.shingle_size)
+                if len(shingle_set) >= config.min_shingles:
+                    insert_keys(db, article_id, band_keys(signature(shingle_set, config), config))
+                    count += 1
+        db.conn.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?)", sorted(config.pinned().items())
+        )
+    return count

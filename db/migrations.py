@@ -1,0 +1,101 @@
+"""Schema, only ever changed through these migrations (sqlite-utils `Migrations`, applied in order).
+
+Downstream tools rely on these names; docs/schema.md documents every table and column and a test
+checks that the document and the live schema agree. Never edit an applied migration: add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database, Migrations
+
+SCHEMA_VERSION = 1
+migrations = Migrations("crawler")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            command TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
+            pid INTEGER,
+            host TEXT,
+            inputs INTEGER NOT NULL DEFAULT 0,
+            stored INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            report TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,
+            origin TEXT NOT NULL,
+            source TEXT NOT NULL,
+            title TEXT,
+            author TEXT,
+            published_at TEXT,
+            language TEXT,
+            text TEXT NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            content_hash TEXT NOT NULL UNIQUE,
+            run_id INTEGER REFERENCES runs(id),
+            stored_at TEXT NOT NULL,
+            updated_at TEXT
+        );
+        CREATE INDEX articles_source_id ON articles(source, id);
+        CREATE TABLE pages (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            origin TEXT NOT NULL,
+            url TEXT,
+            source TEXT NOT NULL,
+            state TEXT NOT NULL
+                CHECK (state IN ('stored', 'duplicate', 'unchanged', 'rejected', 'failed')),
+            reason TEXT,
+            article_id INTEGER REFERENCES articles(id),
+            duplicate_of INTEGER REFERENCES articles(id),
+            similarity REAL,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            detail TEXT,
+            recorded_at TEXT NOT NULL,
+            UNIQUE (run_id, origin)
+        );
+        CREATE INDEX pages_origin ON pages(origin);
+        CREATE INDEX pages_url ON pages(url);
+        CREATE INDEX pages_state_reason ON pages(state, reason);
+        CREATE TABLE dedup_bands (
+            band INTEGER NOT NULL,
+            key INTEGER NOT NULL,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            PRIMARY KEY (band, key, article_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX dedup_bands_article ON dedup_bands(article_id);
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+    )
+    db.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '1')")
+
+
+def migrate(db: Database) -> None:
+    """Apply pending migrations; a no-op (one read) on an up-to-date database."""
+    if not migrations.pending(db):
+        return
+    try:
+        migrations.apply(db)
+    except sqlite3.OperationalError:
+        # Another process may have migrated the same database a moment earlier.
+        if migrations.pending(db):
+            raise
