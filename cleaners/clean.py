@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cleaners.decode import decode
-from cleaners.errors import EMPTY, NO_CONTENT, TOO_LARGE, Rejected
+from cleaners.errors import EMPTY, NO_CONTENT, TOO_LARGE, TOO_SHORT, Rejected
 from cleaners.extract import extract_html
 from cleaners.rules import RuleSet, default_rules
 from cleaners.scripts import detect_language
 from cleaners.text import Entry, clean_text
 
+# An article needs at least this many non-space characters (a sentence in any script).
+MIN_TEXT_CHARS = 20
 # Inputs larger than this (bytes, after decompression) are rejected `too_large`.
 MAX_INPUT_BYTES = 20 * 1024 * 1024
 
@@ -33,6 +35,7 @@ class CleanOptions:
     rules: RuleSet = field(default_factory=default_rules)
     prune_xpath: list[str] = field(default_factory=list)
     max_bytes: int = MAX_INPUT_BYTES
+    min_chars: int = MIN_TEXT_CHARS
 
 
 @dataclass
@@ -78,10 +81,20 @@ def clean(
     result = clean_text(text, options.rules, title=title)
     if not result.entries:
         raise Rejected(NO_CONTENT, "nothing left after boilerplate removal")
+    long_enough = [e for e in result.entries if _visible(e.text) >= options.min_chars]
+    if not long_enough:
+        raise Rejected(TOO_SHORT, f"fewer than {options.min_chars} characters of text")
+    if len(long_enough) < len(result.entries):
+        result.fired["short_entry_dropped"] += len(result.entries) - len(long_enough)
+        result.entries = long_enough
     single = len(result.entries) == 1
     for entry in result.entries:
         _finish(entry, page, result.metadata if single else {})
     return Cleaned(entries=result.entries, fired=result.fired, kind=kind, encoding=encoding)
+
+
+def _visible(text: str) -> int:
+    return sum(1 for ch in text if not ch.isspace())
 
 
 def _finish(entry: Entry, page: dict[str, Any], captured: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ NOT_TEXT = "not_text"
 BAD_ENCODING = "bad_encoding"
 TOO_LARGE = "too_large"
 NO_CONTENT = "no_content"  # extraction found no main text
+TOO_SHORT = "too_short"  # less text than an article needs
 BAD_GZIP = "bad_gzip"
 
 

@@ -52,7 +52,6 @@ def cli(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    signal.signal(signal.SIGTERM, _sigterm)
 
 
 @cli.command("load")
@@ -144,6 +143,7 @@ def main() -> None:
     """Console-script entry point; database errors outside the handled paths still end in one line."""
     import sqlite3
 
+    signal.signal(signal.SIGTERM, _sigterm)  # stop like Ctrl-C: the open unit rolls back, the run is closed
     try:
         cli.main(prog_name="crawler", standalone_mode=True)
     except sqlite3.Error as exc:

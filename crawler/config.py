@@ -44,6 +44,11 @@ def dedup_config() -> DedupConfig:
     )
 
 
+def default_options() -> CleanOptions:
+    """Cleaning options for inputs of no configured source: default rules, settings' size cap."""
+    return CleanOptions(max_bytes=settings.CRAWLER_MAX_INPUT_BYTES)
+
+
 def _line_of(text: str, name: str) -> int:
     pattern = re.compile(rf"^\s*\[\s*sources\s*\.\s*\"?{re.escape(name)}\"?\s*[\].]", re.M)
     match = pattern.search(text)

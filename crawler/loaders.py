@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cleaners.clean import CleanOptions
 from cleaners.errors import BAD_GZIP, TOO_LARGE, Rejected
-from crawler.config import Source, dedup_config, load_sources, source_for_paths
+from crawler.config import Source, dedup_config, default_options, load_sources, source_for_paths
 from crawler.core import Ingest
 from crawler.items import RawPage
 from crawler.report import RunReport
@@ -199,7 +199,7 @@ def load(
     sources = load_sources(sources_file) if sources_file else {}
     chosen: Source | None = sources.get(source) if source else source_for_paths(sources, paths)
     name = source or (chosen.name if chosen else "local")
-    options = chosen.clean if chosen else CleanOptions()
+    options = chosen.clean if chosen else default_options()
     config = dedup_config()
     db = connect(db_path)
     try:

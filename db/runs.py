@@ -58,13 +58,14 @@ def ledger_counts(db: Database, run_id: int) -> dict[str, int]:
 
 
 def finish_run(db: Database, run_id: int, status: str, report: dict[str, Any]) -> None:
+    """Close the run: state counts come from the ledger itself, `inputs` from the report."""
     counts = ledger_counts(db, run_id)
     with write_transaction(db):
         db.execute(
             """UPDATE runs SET finished_at = ?, status = ?, inputs = ?, stored = ?, duplicates = ?,
                    unchanged = ?, rejected = ?, failed = ?, report = ? WHERE id = ?""",
             [
-                utcnow_iso(), status, sum(counts.values()), counts.get("stored", 0),
+                utcnow_iso(), status, int(report.get("inputs", 0)), counts.get("stored", 0),
                 counts.get("duplicate", 0), counts.get("unchanged", 0), counts.get("rejected", 0),
                 counts.get("failed", 0), json.dumps(report, ensure_ascii=False, sort_keys=True), run_id,
             ],

@@ -1,0 +1,86 @@
+"""Scrapy item pipeline: a thin adapter from spiders' RawPage items to the core path.
+
+Spiders yield `RawPage` items; this pipeline runs them through `crawler.core.Ingest`, the same code
+the file loader uses, and drops (with a per-reason DropItem subclass, so Scrapy counts drops by
+reason) whatever did not become a new article.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+from cleaners.clean import CleanOptions
+from crawler.config import dedup_config, load_sources
+from crawler.core import Ingest
+from crawler.items import RawPage
+from crawler.report import RunReport
+from db.connect import connect
+from db.dedup import check_config
+from db.runs import finish_run, start_run
+
+
+class Duplicate(DropItem):
+    """The page's article was already stored (same URL, same text or a near-duplicate)."""
+
+
+class Unchanged(DropItem):
+    """The page was stored before and has not changed."""
+
+
+class RejectedPage(DropItem):
+    """The page cannot become an article (see the ledger's reason)."""
+
+
+class FailedPage(DropItem):
+    """Cleaning failed on this page; the ledger says why."""
+
+
+_DROPS = {"duplicate": Duplicate, "unchanged": Unchanged, "rejected": RejectedPage, "failed": FailedPage}
+
+
+class StorePipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.db_path = settings.get("CRAWLER_DB")
+        self.sources_file = settings.get("CRAWLER_SOURCES_FILE")
+        self.near = settings.getbool("DEDUP_ENABLED", True)
+        self.ingest: Ingest | None = None
+        self.options = CleanOptions()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        return cls(crawler)
+
+    def open_spider(self) -> None:
+        spider = self.crawler.spider
+        name = spider.name if spider is not None else "web"
+        source = load_sources(self.sources_file).get(name)
+        if source is not None:
+            self.options = source.clean
+        config = dedup_config()
+        db = connect(self.db_path)
+        check_config(db, config)
+        report = RunReport(source=name)
+        report.run_id = start_run(db, name, f"scrapy crawl {name}")
+        self.ingest = Ingest(db, report, config, near=self.near)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, RawPage) or self.ingest is None:
+            return item
+        outcomes = self.ingest.process(item, self.options)
+        if any(o.state == "stored" for o in outcomes):
+            return item
+        first = outcomes[0]
+        raise _DROPS[first.state](f"{first.state}: {first.reason or ''} {item.origin}".strip())
+
+    def close_spider(self) -> None:
+        if self.ingest is None:
+            return
+        report = self.ingest.report
+        report.close("finished")
+        finish_run(self.ingest.db, report.run_id, "finished", report.as_dict())
+        self.ingest.db.close()

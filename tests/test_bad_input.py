@@ -1,0 +1,118 @@
+"""Bad input never crashes a run and never vanishes: each ends in a recorded state with a reason."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from tests.conftest import SEED_ARTICLE, check_ledger, crawler_subprocess, query
+
+KOREAN = "서울의 아침은 분주하다. 지하철역마다 출근하는 사람들이 길게 줄을 섰고, 상인들은 가게 문을 열었다. " * 4
+
+
+def ledger(db: Path) -> dict[str, tuple[str, str | None]]:
+    rows = query(db, "SELECT origin, state, reason FROM pages")
+    return {Path(str(o)).name: (str(s), None if r is None else str(r)) for o, s, r in rows}
+
+
+def test_bad_inputs_each_get_a_state_and_the_run_continues(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a-empty.txt").write_bytes(b"")
+    (folder / "b-blank.txt").write_bytes(b"  \n\n \t\n")
+    (folder / "c-binary.txt").write_bytes(bytes(range(256)) * 40)
+    (folder / "d-euckr.txt").write_bytes(KOREAN.encode("euc-kr"))
+    (folder / "e-cp949.txt").write_bytes("똠방각하 펲시콜라 뷁. 완전히 다른 이야기를 담은 두 번째 글입니다.".encode("cp949"))
+    (folder / "f-unreadable.txt").write_text("this file cannot be read " * 10)
+    (folder / "g-badgzip.txt.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+    (folder / "h-good.txt.gz").write_bytes(gzip.compress(SEED_ARTICLE.read_bytes()))
+    (folder / "i-nul.txt").write_bytes(b"\x00" * 5000)
+    (folder / "j-page.html").write_text(
+        "<html><head><title>T</title></head><body><nav>menu</nav></body></html>", "utf-8"
+    )
+    (folder / "notes.pdf").write_bytes(b"%PDF-1.4")  # not a supported type: skipped, counted
+
+    real_open = open
+
+    def guarded_open(file: object, *args: object, **kwargs: object) -> object:
+        if str(file).endswith("f-unreadable.txt"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", guarded_open)
+    result = run_cli("load", str(folder))
+    monkeypatch.undo()
+
+    assert result.exit_code == 3, result.output  # finished, with a failed (retryable) input
+    states = ledger(db_path)
+    assert states == {
+        "a-empty.txt": ("rejected", "empty"),
+        "b-blank.txt": ("rejected", "empty"),
+        "c-binary.txt": ("rejected", "not_text"),
+        "d-euckr.txt": ("stored", None),
+        "e-cp949.txt": ("stored", None),
+        "f-unreadable.txt": ("failed", "unreadable"),
+        "g-badgzip.txt.gz": ("rejected", "bad_gzip"),
+        "h-good.txt.gz": ("stored", None),
+        "i-nul.txt": ("rejected", "not_text"),
+        "j-page.html": ("rejected", "too_short"),
+    }
+    texts = dict(query(db_path, "SELECT origin, text FROM articles"))
+    assert "서울의 아침은 분주하다" in str(texts[str(folder / "d-euckr.txt")])
+    assert str(texts[str(folder / "e-cp949.txt")]).startswith("똠방각하 펲시콜라")
+    assert "skipped          1  (unsupported_type 1)" in result.output
+    assert "unreadable 1" in result.output
+    check_ledger(db_path)
+
+
+def test_missing_path_is_one_line_and_nonzero(run_cli: Callable[..., Result], db_path: Path) -> None:
+    result = run_cli("load", "/nonexistent/nowhere.txt")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == ["crawler: error: path not found: /nonexistent/nowhere.txt"]
+    assert not db_path.exists()  # nothing was started
+
+
+def test_missing_path_real_process(tmp_path: Path) -> None:
+    proc = crawler_subprocess("load", str(tmp_path / "missing"), "--db", str(tmp_path / "x.db"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"crawler: error: path not found: {tmp_path / 'missing'}"]
+    assert proc.stdout == ""
+
+
+def test_too_large_and_gzip_bomb_are_bounded(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("crawler.config.settings.CRAWLER_MAX_INPUT_BYTES", 1_000_000)
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"word " * 300_000)
+    bomb = tmp_path / "bomb.txt.gz"
+    bomb.write_bytes(gzip.compress(b"a" * 50_000_000))
+    result = run_cli("load", str(big), str(bomb))
+    assert result.exit_code == 0, result.output
+    assert ledger(db_path) == {"big.txt": ("rejected", "too_large"), "bomb.txt.gz": ("rejected", "too_large")}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_and_escaping_symlink_are_refused(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the loaded folder " * 20)
+    (root / "link.txt").symlink_to(secret)
+    os.mkfifo(root / "pipe.txt")
+    result = run_cli("load", str(root))
+    assert result.exit_code == 0, result.output
+    assert ledger(db_path) == {
+        "link.txt": ("rejected", "outside_root"),
+        "pipe.txt": ("rejected", "not_regular_file"),
+    }
+    assert query(db_path, "SELECT count(*) FROM articles") == [(0,)]

@@ -1,0 +1,136 @@
+"""The seed documents through the real CLI: the spine's acceptance checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from tests.conftest import ROOT, SEED_ARTICLE, SEED_LISTING, check_ledger, query
+
+TITLE_004 = "달러의 패권이 약해지고 AI가 부상함에 따라, 암호화가 글로벌 가치 전송에서 승자가 될까요?"
+FORBIDDEN_004 = [
+    "이 기사는 기계로 번역되었습니다", "원문 표시", "作者:", "编译:", "면책 조항", "면책조항",
+    "출처", "라이크", "즐겨찾기에 추가", "코멘트", "Followin",
+]  # fmt: skip
+
+
+@pytest.fixture
+def loaded(run_cli: Callable[..., Result], db_path: Path) -> Path:
+    result = run_cli("load", str(ROOT / "seeds"))
+    assert result.exit_code == 0, result.output
+    return db_path
+
+
+def articles_of(db: Path, origin_prefix: str) -> list[dict[str, object]]:
+    rows = query(
+        db,
+        """SELECT origin, title, author, published_at, language, text, metadata FROM articles
+           WHERE origin LIKE ? ORDER BY id""",
+        (origin_prefix + "%",),
+    )
+    keys = ("origin", "title", "author", "published_at", "language", "text", "metadata")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def test_listing_splits_into_ten_entries_with_bylines(loaded: Path) -> None:
+    entries = articles_of(loaded, str(ROOT / "seeds" / "documents" / SEED_LISTING.name))
+    assert len(entries) == 10
+    assert [e["origin"] for e in entries] == [f"{ROOT / 'seeds' / 'documents' / SEED_LISTING.name}#{n}" for n in range(1, 11)]
+    assert {e["author"] for e in entries} == {"크리스 정"}
+    assert entries[0]["published_at"] == "2025-11-13T10:47:00-07:00"
+    assert entries[-1]["published_at"] == "2025-11-03T16:31:00-07:00"
+    assert all(str(e["published_at"]).endswith("-07:00") for e in entries)
+    for entry in entries:
+        text = str(entry["text"])
+        assert "크리스 정 2025." not in text
+        assert "Tags" not in text
+        assert entry["language"] == "ko"
+    assert str(entries[0]["text"]).startswith("AI 테마의 일시적 조정인가")
+    assert str(entries[-1]["text"]).startswith("'파괴적 혁신'")
+
+
+def test_translated_article_is_clean_with_metadata(loaded: Path) -> None:
+    (article,) = articles_of(loaded, str(ROOT / "seeds" / "documents" / SEED_ARTICLE.name))
+    assert article["title"] == TITLE_004
+    assert article["author"] == "Flip Research"
+    assert article["published_at"] is None
+    assert article["language"] == "ko"
+    meta = json.loads(str(article["metadata"]))
+    assert meta["translator"] == "테크플로우(TechFlow)"
+    assert meta["machine_translated"] is True
+    assert meta["original_title"] == "美国例外主义的交易可能正在走向终结。"
+    assert meta["original_language"] == "zh"
+    text = str(article["text"])
+    assert text.startswith("美국 예외주의의 전면적 퇴조")
+    assert text.endswith("별도로 논의해볼 만한 주제입니다.")
+    for needle in FORBIDDEN_004:
+        assert needle not in text, needle
+    # every body paragraph survives, headings included
+    source_lines = SEED_ARTICLE.read_text("utf-8").splitlines()
+    first = source_lines.index("美국 예외주의의 전면적 퇴조")
+    last = next(i for i, line in enumerate(source_lines) if line.endswith("별도로 논의해볼 만한 주제입니다."))
+    for line in source_lines[first : last + 1]:
+        if line.strip():
+            assert line.strip() in text
+
+
+def test_second_load_stores_nothing_new(run_cli: Callable[..., Result], loaded: Path) -> None:
+    before = query(loaded, "SELECT count(*) FROM articles")
+    result = run_cli("load", str(ROOT / "seeds"))
+    assert result.exit_code == 0, result.output
+    assert query(loaded, "SELECT count(*) FROM articles") == before == [(11,)]
+    states = query(loaded, "SELECT state, count(*) FROM pages WHERE run_id = 2 GROUP BY state")
+    assert states == [("unchanged", 11)]
+    check_ledger(loaded)
+
+
+def test_edited_copy_is_a_near_duplicate(
+    run_cli: Callable[..., Result], loaded: Path, tmp_path: Path
+) -> None:
+    text = SEED_ARTICLE.read_text("utf-8").splitlines()
+    text[0] = "[속보] 달러 패권 약화와 AI 부상, 암호화폐의 미래는?"
+    edited = "\n".join(text)
+    edited = edited.replace("놀라운 수익을 가져다주어", "엄청난 수익을 안겨주어")
+    edited = edited.replace("2025년 GDP 성장률 전망은 2.2%로 온건한 수준입니다.", "올해 성장률 전망은 온건합니다.")
+    edited = edited.replace("자금 흐름을 관찰하는 것은", "돈의 흐름을 지켜보는 것은")
+    copy = tmp_path / "copy-of-004.txt"
+    copy.write_text(edited, "utf-8")
+    result = run_cli("load", str(copy))
+    assert result.exit_code == 0, result.output
+    assert "near 1" in result.output
+    ((state, reason, dup_of, similarity),) = query(
+        loaded, "SELECT state, reason, duplicate_of, similarity FROM pages WHERE origin = ?", (str(copy),)
+    )
+    original = query(loaded, "SELECT id FROM articles WHERE origin = ?", (str(SEED_ARTICLE),))
+    assert (state, reason) == ("duplicate", "near")
+    assert [(dup_of,)] == original
+    assert 0.8 <= float(similarity) < 1.0  # type: ignore[arg-type]
+    assert query(loaded, "SELECT count(*) FROM articles") == [(11,)]
+
+
+def test_renamed_copy_is_a_content_duplicate(
+    run_cli: Callable[..., Result], loaded: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "renamed.txt"
+    shutil.copy(SEED_ARTICLE, copy)
+    result = run_cli("load", str(copy))
+    assert result.exit_code == 0, result.output
+    rows = query(loaded, "SELECT state, reason, similarity FROM pages WHERE origin = ?", (str(copy),))
+    assert rows == [("duplicate", "content", 1.0)]
+
+
+def test_report_matches_the_ledger(run_cli: Callable[..., Result], db_path: Path) -> None:
+    result = run_cli("load", str(ROOT / "seeds"))
+    assert "stored          11" in result.output
+    assert "skipped          1  (unsupported_type 1)" in result.output
+    ((report,),) = query(db_path, "SELECT report FROM runs WHERE id = 1")
+    data = json.loads(str(report))
+    assert data["items"] == {"stored": 11}
+    assert data["inputs"] == 2
+    assert data["rules_fired"]["machine_translation_notice"] == 1
+    assert query(db_path, "SELECT stored, inputs, status FROM runs") == [(11, 2, "finished")]
