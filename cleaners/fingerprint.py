@@ -24,6 +24,12 @@ _TRACKING = re.compile(
     re.I,
 )
 _WS = re.compile(r"\s+")
+# Not a letter, digit or combining mark: punctuation, symbols, controls, the underscore.
+_NOT_WORD = re.compile(
+    r"[^\w\s\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"
+    r"\u06d6-\u06ed\u0900-\u0dff\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff"
+    r"\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]|_"
+)
 
 
 @dataclass(frozen=True)
@@ -68,10 +74,12 @@ def canonical_url(url: str) -> str:
 
 
 def normalise_text(text: str) -> str:
-    """NFKC, case-folded, punctuation and symbols dropped, whitespace collapsed to single spaces."""
+    """NFKC, case-folded, punctuation and symbols dropped, whitespace collapsed to single spaces.
+
+    Letters, digits and combining marks (Indic, Thai, Hebrew and Arabic vowel signs) are kept.
+    """
     text = unicodedata.normalize("NFKC", text).casefold()
-    out = [" " if unicodedata.category(ch)[0] in "PSZC" else ch for ch in text]
-    return _WS.sub(" ", "".join(out)).strip()
+    return _WS.sub(" ", _NOT_WORD.sub(" ", text)).strip()
 
 
 def content_hash(normalised: str) -> str:

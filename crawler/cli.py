@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -110,6 +111,8 @@ def load_cmd(
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted; finished inputs are stored, rerun to continue", EXIT_INTERRUPTED)
+    except sqlite3.Error as exc:
+        fail(f"database error: {exc}")
     except OSError as exc:  # disk full, read-only database directory, ...
         fail(f"{type(exc).__name__}: {exc}")
     finally:
@@ -136,14 +139,16 @@ def dedup_rebuild(db_path: str) -> None:
             db.close()
     except DatabaseError as exc:
         fail(str(exc))
+    except sqlite3.Error as exc:
+        fail(f"database error: {exc}")
     click.echo(f"re-indexed {n} articles with the current dedup configuration")
 
 
 def main() -> None:
     """Console-script entry point; database errors outside the handled paths still end in one line."""
-    import sqlite3
-
-    signal.signal(signal.SIGTERM, _sigterm)  # stop like Ctrl-C: the open unit rolls back, the run is closed
+    signal.signal(
+        signal.SIGTERM, _sigterm
+    )  # stop like Ctrl-C: the open unit rolls back, the run is closed
     try:
         cli.main(prog_name="crawler", standalone_mode=True)
     except sqlite3.Error as exc:

@@ -8,6 +8,7 @@ files is ever opened. Every accepted file ends in a ledger row; files a folder w
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import os
@@ -209,9 +210,11 @@ def load(
         ingest = Ingest(db, report, config, near=near)
         try:
             load_files(ingest, paths, options, progress)
-        except KeyboardInterrupt:
-            report.close("interrupted")
-            finish_run(db, report.run_id, "interrupted", report.as_dict())
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            report.close(status)
+            with contextlib.suppress(Exception):  # the database itself may be what failed
+                finish_run(db, report.run_id, status, report.as_dict())
             raise
         report.close("finished")
         finish_run(db, report.run_id, "finished", report.as_dict())

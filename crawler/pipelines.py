@@ -38,7 +38,12 @@ class FailedPage(DropItem):
     """Cleaning failed on this page; the ledger says why."""
 
 
-_DROPS = {"duplicate": Duplicate, "unchanged": Unchanged, "rejected": RejectedPage, "failed": FailedPage}
+_DROPS = {
+    "duplicate": Duplicate,
+    "unchanged": Unchanged,
+    "rejected": RejectedPage,
+    "failed": FailedPage,
+}
 
 
 class StorePipeline:

@@ -37,7 +37,9 @@ def run_cli(db_path: Path) -> Callable[..., Result]:
     return invoke
 
 
-def crawler_subprocess(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def crawler_subprocess(
+    *args: str, cwd: Path = ROOT, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the installed console script (or the module) as a real process."""
     exe = shutil.which("crawler", path=str(Path(sys.executable).parent)) or ""
     cmd = [exe] if exe else [sys.executable, "-m", "crawler.cli"]
@@ -59,9 +61,14 @@ def check_ledger(db: Path) -> None:
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
     assert query(db, "PRAGMA foreign_key_check") == []
     assert query(db, "SELECT url FROM articles GROUP BY url HAVING count(*) > 1") == []
-    assert query(db, "SELECT content_hash FROM articles GROUP BY content_hash HAVING count(*) > 1") == []
+    assert (
+        query(db, "SELECT content_hash FROM articles GROUP BY content_hash HAVING count(*) > 1")
+        == []
+    )
     # every band key points to an article; every article with a signature has all its bands
-    assert query(db, "SELECT count(*) FROM dedup_bands WHERE article_id NOT IN (SELECT id FROM articles)") == [(0,)]
+    assert query(
+        db, "SELECT count(*) FROM dedup_bands WHERE article_id NOT IN (SELECT id FROM articles)"
+    ) == [(0,)]
     bands = int(query(db, "SELECT value FROM meta WHERE key = 'dedup.bands'")[0][0])  # type: ignore[call-overload]
     partial = query(
         db,
@@ -76,7 +83,10 @@ def check_ledger(db: Path) -> None:
     )
     assert unindexed == []
     # every stored ledger row points at an article; every article was stored by some ledger row
-    assert query(db, "SELECT count(*) FROM pages WHERE state = 'stored' AND article_id IS NULL") == [(0,)]
     assert query(
-        db, "SELECT count(*) FROM articles WHERE id NOT IN (SELECT article_id FROM pages WHERE state = 'stored')"
+        db, "SELECT count(*) FROM pages WHERE state = 'stored' AND article_id IS NULL"
+    ) == [(0,)]
+    assert query(
+        db,
+        "SELECT count(*) FROM articles WHERE id NOT IN (SELECT article_id FROM pages WHERE state = 'stored')",
     ) == [(0,)]

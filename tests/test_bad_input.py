@@ -12,7 +12,10 @@ from click.testing import Result
 
 from tests.conftest import SEED_ARTICLE, check_ledger, crawler_subprocess, query
 
-KOREAN = "서울의 아침은 분주하다. 지하철역마다 출근하는 사람들이 길게 줄을 섰고, 상인들은 가게 문을 열었다. " * 4
+KOREAN = (
+    "서울의 아침은 분주하다. 지하철역마다 출근하는 사람들이 길게 줄을 섰고, 상인들은 가게 문을 열었다. "
+    * 4
+)
 
 
 def ledger(db: Path) -> dict[str, tuple[str, str | None]]:
@@ -29,7 +32,9 @@ def test_bad_inputs_each_get_a_state_and_the_run_continues(
     (folder / "b-blank.txt").write_bytes(b"  \n\n \t\n")
     (folder / "c-binary.txt").write_bytes(bytes(range(256)) * 40)
     (folder / "d-euckr.txt").write_bytes(KOREAN.encode("euc-kr"))
-    (folder / "e-cp949.txt").write_bytes("똠방각하 펲시콜라 뷁. 완전히 다른 이야기를 담은 두 번째 글입니다.".encode("cp949"))
+    (folder / "e-cp949.txt").write_bytes(
+        "똠방각하 펲시콜라 뷁. 완전히 다른 이야기를 담은 두 번째 글입니다.".encode("cp949")
+    )
     (folder / "f-unreadable.txt").write_text("this file cannot be read " * 10)
     (folder / "g-badgzip.txt.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
     (folder / "h-good.txt.gz").write_bytes(gzip.compress(SEED_ARTICLE.read_bytes()))
@@ -72,17 +77,23 @@ def test_bad_inputs_each_get_a_state_and_the_run_continues(
     check_ledger(db_path)
 
 
-def test_missing_path_is_one_line_and_nonzero(run_cli: Callable[..., Result], db_path: Path) -> None:
+def test_missing_path_is_one_line_and_nonzero(
+    run_cli: Callable[..., Result], db_path: Path
+) -> None:
     result = run_cli("load", "/nonexistent/nowhere.txt")
     assert result.exit_code == 2
-    assert result.output.strip().splitlines() == ["crawler: error: path not found: /nonexistent/nowhere.txt"]
+    assert result.output.strip().splitlines() == [
+        "crawler: error: path not found: /nonexistent/nowhere.txt"
+    ]
     assert not db_path.exists()  # nothing was started
 
 
 def test_missing_path_real_process(tmp_path: Path) -> None:
     proc = crawler_subprocess("load", str(tmp_path / "missing"), "--db", str(tmp_path / "x.db"))
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"crawler: error: path not found: {tmp_path / 'missing'}"]
+    assert proc.stderr.strip().splitlines() == [
+        f"crawler: error: path not found: {tmp_path / 'missing'}"
+    ]
     assert proc.stdout == ""
 
 
@@ -96,7 +107,10 @@ def test_too_large_and_gzip_bomb_are_bounded(
     bomb.write_bytes(gzip.compress(b"a" * 50_000_000))
     result = run_cli("load", str(big), str(bomb))
     assert result.exit_code == 0, result.output
-    assert ledger(db_path) == {"big.txt": ("rejected", "too_large"), "bomb.txt.gz": ("rejected", "too_large")}
+    assert ledger(db_path) == {
+        "big.txt": ("rejected", "too_large"),
+        "bomb.txt.gz": ("rejected", "too_large"),
+    }
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")

@@ -12,7 +12,9 @@ from click.testing import Result
 
 from tests.conftest import ROOT, SEED_ARTICLE, SEED_LISTING, check_ledger, query
 
-TITLE_004 = "달러의 패권이 약해지고 AI가 부상함에 따라, 암호화가 글로벌 가치 전송에서 승자가 될까요?"
+TITLE_004 = (
+    "달러의 패권이 약해지고 AI가 부상함에 따라, 암호화가 글로벌 가치 전송에서 승자가 될까요?"
+)
 FORBIDDEN_004 = [
     "이 기사는 기계로 번역되었습니다", "원문 표시", "作者:", "编译:", "면책 조항", "면책조항",
     "출처", "라이크", "즐겨찾기에 추가", "코멘트", "Followin",
@@ -40,7 +42,9 @@ def articles_of(db: Path, origin_prefix: str) -> list[dict[str, object]]:
 def test_listing_splits_into_ten_entries_with_bylines(loaded: Path) -> None:
     entries = articles_of(loaded, str(ROOT / "seeds" / "documents" / SEED_LISTING.name))
     assert len(entries) == 10
-    assert [e["origin"] for e in entries] == [f"{ROOT / 'seeds' / 'documents' / SEED_LISTING.name}#{n}" for n in range(1, 11)]
+    assert [e["origin"] for e in entries] == [
+        f"{ROOT / 'seeds' / 'documents' / SEED_LISTING.name}#{n}" for n in range(1, 11)
+    ]
     assert {e["author"] for e in entries} == {"크리스 정"}
     assert entries[0]["published_at"] == "2025-11-13T10:47:00-07:00"
     assert entries[-1]["published_at"] == "2025-11-03T16:31:00-07:00"
@@ -73,7 +77,11 @@ def test_translated_article_is_clean_with_metadata(loaded: Path) -> None:
     # every body paragraph survives, headings included
     source_lines = SEED_ARTICLE.read_text("utf-8").splitlines()
     first = source_lines.index("美국 예외주의의 전면적 퇴조")
-    last = next(i for i, line in enumerate(source_lines) if line.endswith("별도로 논의해볼 만한 주제입니다."))
+    last = next(
+        i
+        for i, line in enumerate(source_lines)
+        if line.endswith("별도로 논의해볼 만한 주제입니다.")
+    )
     for line in source_lines[first : last + 1]:
         if line.strip():
             assert line.strip() in text
@@ -96,7 +104,9 @@ def test_edited_copy_is_a_near_duplicate(
     text[0] = "[속보] 달러 패권 약화와 AI 부상, 암호화폐의 미래는?"
     edited = "\n".join(text)
     edited = edited.replace("놀라운 수익을 가져다주어", "엄청난 수익을 안겨주어")
-    edited = edited.replace("2025년 GDP 성장률 전망은 2.2%로 온건한 수준입니다.", "올해 성장률 전망은 온건합니다.")
+    edited = edited.replace(
+        "2025년 GDP 성장률 전망은 2.2%로 온건한 수준입니다.", "올해 성장률 전망은 온건합니다."
+    )
     edited = edited.replace("자금 흐름을 관찰하는 것은", "돈의 흐름을 지켜보는 것은")
     copy = tmp_path / "copy-of-004.txt"
     copy.write_text(edited, "utf-8")
@@ -104,7 +114,9 @@ def test_edited_copy_is_a_near_duplicate(
     assert result.exit_code == 0, result.output
     assert "near 1" in result.output
     ((state, reason, dup_of, similarity),) = query(
-        loaded, "SELECT state, reason, duplicate_of, similarity FROM pages WHERE origin = ?", (str(copy),)
+        loaded,
+        "SELECT state, reason, duplicate_of, similarity FROM pages WHERE origin = ?",
+        (str(copy),),
     )
     original = query(loaded, "SELECT id FROM articles WHERE origin = ?", (str(SEED_ARTICLE),))
     assert (state, reason) == ("duplicate", "near")
@@ -120,7 +132,9 @@ def test_renamed_copy_is_a_content_duplicate(
     shutil.copy(SEED_ARTICLE, copy)
     result = run_cli("load", str(copy))
     assert result.exit_code == 0, result.output
-    rows = query(loaded, "SELECT state, reason, similarity FROM pages WHERE origin = ?", (str(copy),))
+    rows = query(
+        loaded, "SELECT state, reason, similarity FROM pages WHERE origin = ?", (str(copy),)
+    )
     assert rows == [("duplicate", "content", 1.0)]
 
 

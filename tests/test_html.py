@@ -1,0 +1,105 @@
+"""HTML through trafilatura plus our metadata and rules; dates never come from body text."""
+
+from __future__ import annotations
+
+from cleaners.clean import clean
+from cleaners.dates import date_from_url, parse_byline, parse_datetime_text, parse_iso
+
+PARAGRAPHS_KO = [
+    "서울시는 2025년 예산안을 발표하며 대중교통 확충에 가장 많은 재원을 배정했다고 밝혔다.",
+    "시 관계자는 지하철 노선 연장과 버스 배차 간격 단축이 핵심 과제라고 설명했다.",
+    "시민단체는 2024년 대비 증가 폭이 작다며 추가 편성을 요구하는 성명을 냈다.",
+]
+PARAGRAPHS_EN = [
+    "The city council approved the new transit budget after a long debate on Tuesday evening.",
+    "Officials said that in 2019 ridership had peaked, and that recovery has been slow since then.",
+    "Residents who spoke at the meeting asked for more frequent buses on the eastern routes.",
+]
+
+
+def page(body: str, head: str = "", lang: str = "en") -> bytes:
+    return (
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>Budget news</title>{head}</head>'
+        f"<body><header><nav><a href='/'>Home</a> <a href='/news'>News</a></nav></header>"
+        f"<main><article><h1>Budget news</h1>{body}</article></main>"
+        f"<footer>About us · Contact · Terms</footer></body></html>"
+    ).encode()
+
+
+def test_korean_page_with_jsonld_date_and_widgets() -> None:
+    body = (
+        "".join(f"<p>{p}</p>" for p in PARAGRAPHS_KO) + "<p>좋아요</p><p>공유하기</p><p>댓글 0</p>"
+    )
+    head = (
+        '<script type="application/ld+json">{"@context":"https://schema.org","@type":"NewsArticle",'
+        '"headline":"서울시 2025년 예산안 발표","datePublished":"2025-11-13T10:47:00+09:00",'
+        '"author":{"@type":"Person","name":"김기자"}}</script>'
+    )
+    result = clean(page(body, head, "ko"), kind="html", url="https://news.example/a/1")
+    (entry,) = result.entries
+    assert entry.title == "서울시 2025년 예산안 발표"
+    assert entry.author == "김기자"
+    assert entry.published_at == "2025-11-13T10:47:00+09:00"
+    assert entry.language == "ko"
+    for p in PARAGRAPHS_KO:
+        assert p in entry.text
+    for widget in ("좋아요", "공유하기", "댓글 0"):
+        assert widget not in entry.text.splitlines()
+    assert "Home" not in entry.text
+
+
+def test_no_date_is_invented_from_body_text() -> None:
+    body = "".join(f"<p>{p}</p>" for p in PARAGRAPHS_EN)
+    (entry,) = clean(page(body), kind="html", url="https://blog.example/posts/transit").entries
+    assert entry.published_at is None
+    assert entry.language == "en"
+
+
+def test_meta_tag_and_url_dates() -> None:
+    body = "".join(f"<p>{p}</p>" for p in PARAGRAPHS_EN)
+    head = '<meta property="article:published_time" content="2024-03-05T08:15:00Z">'
+    (entry,) = clean(page(body, head), kind="html", url="https://x.example/p").entries
+    assert entry.published_at == "2024-03-05T08:15:00+00:00"
+    (entry,) = clean(page(body), kind="html", url="https://x.example/2023/07/09/transit").entries
+    assert entry.published_at == "2023-07-09"
+
+
+def test_html_declared_in_euc_kr_meta() -> None:
+    html = page("".join(f"<p>{p}</p>" for p in PARAGRAPHS_KO), lang="ko").replace(
+        b"utf-8", b"euc-kr"
+    )
+    body = html.decode("utf-8").encode("cp949")
+    result = clean(body, kind="html")
+    assert result.encoding == "cp949"
+    assert PARAGRAPHS_KO[0] in result.entries[0].text
+
+
+def test_sniffing_without_extension() -> None:
+    body = "".join(f"<p>{p}</p>" for p in PARAGRAPHS_EN)
+    assert clean(page(body)).kind == "html"
+    assert clean("\n\n".join(PARAGRAPHS_EN).encode()).kind == "text"
+
+
+def test_date_parsers() -> None:
+    assert parse_byline("크리스 정 2025.11.13 10:47 PDT") == (
+        "크리스 정",
+        "2025-11-13T10:47:00-07:00",
+    )
+    assert parse_byline("홍길동 기자 2025년 11월 13일 오후 3:05 KST") == (
+        "홍길동",
+        "2025-11-13T15:05:00+09:00",
+    )
+    assert parse_byline("By Jane Doe 2025/1/2 3:04 PM EST") == (
+        "Jane Doe",
+        "2025-01-02T15:04:00-05:00",
+    )
+    # an ambiguous zone abbreviation is not guessed: local time without an offset
+    assert parse_byline("Li Wei 2025-01-02 09:00 CST") == ("Li Wei", "2025-01-02T09:00:00")
+    assert (
+        parse_byline("The meeting was held on 2025-01-02 and lasted three hours in total.") is None
+    )
+    assert parse_byline("2025.13.45 10:00") is None
+    assert parse_iso("2025-11-13T10:47:00Z") == "2025-11-13T10:47:00+00:00"
+    assert parse_iso("2025-11-13") == "2025-11-13"
+    assert parse_datetime_text("Published 2025-11-13 09:00 +0530") == "2025-11-13T09:00:00+05:30"
+    assert date_from_url("https://x.example/2025/02/30/x") is None

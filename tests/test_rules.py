@@ -1,0 +1,168 @@
+"""The boilerplate rule engine: position and length decide, never a keyword alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from cleaners.rules import RuleError, apply_rules, default_rules
+from cleaners.text import clean_text, to_lines
+
+BODY = [
+    "The council met on Tuesday to discuss the new budget for the coming year in detail.",
+    "Several residents left a comment during the hearing, and one read a legal disclaimer aloud.",
+    "독자 댓글과 좋아요 수가 늘었다는 점은 이 기사에서 다루는 조사 결과의 일부일 뿐이다.",
+    "면책 조항이라는 단어가 문장 중간에 나오더라도 본문 문장은 지워지면 안 된다는 점을 확인한다.",
+]
+
+
+def test_body_sentences_that_mention_widget_words_survive() -> None:
+    cleaned = apply_rules(BODY, default_rules())
+    assert cleaned.lines == BODY
+    assert not cleaned.fired
+
+
+@pytest.mark.parametrize(
+    ("noise", "rule"),
+    [
+        ("좋아요 12", "like_widget"),
+        ("공유하기", "share_widget"),
+        ("스크랩", "bookmark_widget"),
+        ("댓글 3", "comment_widget"),
+        ("Like", "like_widget"),
+        ("Share this article", "share_widget"),
+        ("Gefällt mir", "like_widget"),
+        ("コメント", "comment_widget"),
+        ("分享", "share_widget"),
+        ("Partager", "share_widget"),
+        ("Compartir", "share_widget"),
+        ("Advertisement", "advertisement_label"),
+        ("<저작권자 ⓒ 연합뉴스, 무단 전재-재배포 금지>", "copyright_line"),
+        ("Copyright © 2025 Example Media. All rights reserved.", "copyright_line"),
+        ("版权所有，未经授权不得转载", "copyright_line"),
+        ("無断転載を禁じます。", "copyright_line"),
+    ],
+)
+def test_widget_and_copyright_lines_go_anywhere(noise: str, rule: str) -> None:
+    lines = [BODY[0], noise, BODY[1]]
+    cleaned = apply_rules(lines, default_rules())
+    assert cleaned.lines == [BODY[0], BODY[1]]
+    assert cleaned.fired == {rule: 1}
+
+
+@pytest.mark.parametrize(
+    "notice",
+    [
+        "이 기사는 기계로 번역되었습니다",
+        "This article was machine-translated.",
+        "本文由机器翻译",
+        "この記事は機械翻訳されています。",
+        "Dieser Artikel wurde maschinell übersetzt.",
+        "Cet article a été traduit automatiquement.",
+        "Este artículo fue traducido automáticamente.",
+    ],
+)
+def test_machine_translation_notices_in_the_leading_block(notice: str) -> None:
+    cleaned = apply_rules([notice, "", *BODY], default_rules())
+    assert cleaned.lines[0] == BODY[0]
+    assert cleaned.metadata["machine_translated"] is True
+
+
+def test_disclaimer_only_in_end_blocks() -> None:
+    disclaimer = "Disclaimer: the views above are the author's own and not investment advice."
+    middle = apply_rules([BODY[0], disclaimer, BODY[1]], default_rules())
+    assert disclaimer in middle.lines
+    tail = apply_rules([BODY[0], BODY[1], "", disclaimer, "Share", "Comments"], default_rules())
+    assert tail.lines == [BODY[0], BODY[1]]
+    assert tail.fired == {"disclaimer": 1, "share_widget": 1, "comment_widget": 1}
+
+
+def test_long_lines_never_match_short_line_rules() -> None:
+    long_comment = (
+        "Comments " + "are welcome on this long line that is body text, not a widget " * 2
+    )
+    assert apply_rules([long_comment], default_rules()).lines == [long_comment]
+
+
+def test_show_original_captures_a_foreign_title_only() -> None:
+    foreign = apply_rules(
+        ["원문 표시", "美国例外主义的交易可能正在走向终结。", *BODY[2:]], default_rules()
+    )
+    assert foreign.metadata["original_title"] == "美国例外主义的交易可能正在走向终结。"
+    same_script = apply_rules(["원문 표시", *BODY[2:]], default_rules())
+    assert "original_title" not in same_script.metadata
+    assert same_script.lines == BODY[2:]
+
+
+def test_author_and_translator_lines_are_metadata() -> None:
+    cleaned = apply_rules(
+        ["作者:Flip Research", "编译:TechFlow", "By Jane Doe", *BODY], default_rules()
+    )
+    assert cleaned.metadata["author"] == "Flip Research"
+    assert cleaned.metadata["translator"] == "TechFlow"
+    assert cleaned.lines == BODY
+
+
+def test_sources_can_add_and_disable_rules() -> None:
+    custom = default_rules().customised(
+        add=[
+            {
+                "name": "site_promo",
+                "pattern": r"Read the full issue at .*",
+                "where": ["trailing"],
+                "max_len": 80,
+            }
+        ],
+        disable=["like_widget"],
+    )
+    cleaned = apply_rules([*BODY, "Like", "Read the full issue at example.org"], custom)
+    assert cleaned.lines == [*BODY, "Like"]
+    assert cleaned.fired == {"site_promo": 1}
+
+
+@pytest.mark.parametrize(
+    ("add", "disable", "message"),
+    [
+        ([{"name": "x", "pattern": "(", "where": "line"}], [], "bad pattern"),
+        ([{"name": "x", "pattern": "a", "where": "middle"}], [], "'where' must be"),
+        ([{"pattern": "a"}], [], "non-empty 'name'"),
+        ([], ["no_such_rule"], "unknown rule"),
+        ([{"name": "like_widget", "pattern": "a"}], [], "duplicate rule"),
+    ],
+)
+def test_bad_rules_are_refused_with_a_reason(
+    add: list[dict[str, str]], disable: list[str], message: str
+) -> None:
+    with pytest.raises(RuleError, match=message):
+        default_rules().customised(add=add, disable=disable)
+
+
+def test_plain_text_title_and_repeated_title() -> None:
+    text = "A Title Line\n\nA Title Line\n\n" + "\n\n".join(BODY)
+    result = clean_text(text, default_rules())
+    (entry,) = result.entries
+    assert entry.title == "A Title Line"
+    assert entry.text.splitlines() == BODY
+
+
+def test_text_without_a_separated_first_line_has_no_title() -> None:
+    (entry,) = clean_text("\n".join(BODY), default_rules()).entries
+    assert entry.title is None
+    assert entry.text.splitlines() == BODY
+
+
+def test_listing_with_leading_bylines_splits_and_keeps_order() -> None:
+    text = "\n".join(
+        [
+            "Jane Doe 2025-01-02 08:00 KST", BODY[0],
+            "John Roe 2025-01-01 09:30 UTC", BODY[1],
+        ]
+    )  # fmt: skip
+    entries = clean_text(text, default_rules()).entries
+    assert [(e.author, e.published_at, e.text) for e in entries] == [
+        ("Jane Doe", "2025-01-02T08:00:00+09:00", BODY[0]),
+        ("John Roe", "2025-01-01T09:30:00+00:00", BODY[1]),
+    ]
+
+
+def test_to_lines_collapses_blank_runs_and_invisible_characters() -> None:
+    assert to_lines("a\u200b\r\n\r\n\r\n  b\u00a0 c  \n\n") == ["a", "", "b c"]
