@@ -22,7 +22,7 @@ from cleaners.fingerprint import (
 )
 from crawler.items import Article, RawPage
 from crawler.report import RunReport
-from db.store import Outcome, record, store_articles
+from db.store import Outcome, already_recorded, record, store_articles
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,19 @@ class Ingest:
         self.report.add([outcome])
         return [outcome]
 
+    def repeated(self, origin: str) -> bool:
+        """True (and counted as skipped) when this run already recorded `origin`: an input named
+        twice, or a URL requested twice. Its first terminal state stands."""
+        if already_recorded(self.db, self.report.run_id, origin):
+            self.report.skipped["repeated_input"] += 1
+            return True
+        return False
+
     def process(self, page: RawPage, options: CleanOptions) -> list[Outcome]:
-        """Clean, fingerprint and store one input. Database errors propagate (the run must stop);
-        anything else wrong with the input ends in a recorded state."""
+        """Clean, fingerprint and store one input; [] for a repeated input. Database errors
+        propagate (the run must stop); anything else wrong with the input ends in a recorded state."""
+        if self.repeated(page.origin):
+            return []
         self.report.inputs += 1
         try:
             cleaned = clean(

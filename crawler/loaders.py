@@ -27,7 +27,6 @@ from crawler.report import RunReport
 from db.connect import connect
 from db.dedup import check_config
 from db.runs import finish_run, start_run
-from db.store import already_recorded
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +150,7 @@ def load_files(
         log.debug("skipped %s: %s", path, reason)
 
     for item in walk(paths, skipped):
-        if already_recorded(ingest.db, report.run_id, item.path):
-            report.skipped["repeated_input"] += 1
-        else:
+        if not ingest.repeated(item.path):
             _load_one(ingest, item, options)
         if progress:
             progress(1)

@@ -38,6 +38,10 @@ class FailedPage(DropItem):
     """Cleaning failed on this page; the ledger says why."""
 
 
+class Repeated(DropItem):
+    """The same URL was already recorded in this run."""
+
+
 _DROPS = {
     "duplicate": Duplicate,
     "unchanged": Unchanged,
@@ -77,6 +81,8 @@ class StorePipeline:
         if not isinstance(item, RawPage) or self.ingest is None:
             return item
         outcomes = self.ingest.process(item, self.options)
+        if not outcomes:
+            raise Repeated(f"already recorded in this run: {item.origin}")
         if any(o.state == "stored" for o in outcomes):
             return item
         first = outcomes[0]

@@ -1,0 +1,75 @@
+"""Documentation that cannot drift: schema, ledger reasons, CLI commands, configured sources."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from cleaners import errors
+from crawler import loaders
+from crawler.cli import cli
+from crawler.config import load_sources
+from db.connect import connect
+from tests.conftest import ROOT
+
+SCHEMA = (ROOT / "docs" / "schema.md").read_text("utf-8")
+README = (ROOT / "README.md").read_text("utf-8")
+
+
+def documented_tables() -> dict[str, list[tuple[str, str, bool]]]:
+    tables: dict[str, list[tuple[str, str, bool]]] = {}
+    for section in re.split(r"^### ", SCHEMA, flags=re.M)[1:]:
+        name = section.split("\n", 1)[0].strip()
+        rows = re.findall(r"^\| (\w+) \| (\w+) \| (yes|no) \|", section, flags=re.M)
+        tables[name] = [(col, typ, null == "yes") for col, typ, null in rows]
+    return tables
+
+
+def test_schema_document_matches_the_live_schema(tmp_path: Path) -> None:
+    db = connect(tmp_path / "s.db")
+    live: dict[str, list[tuple[str, str, bool]]] = {}
+    for table in db.table_names():
+        info = db.execute(f"PRAGMA table_info([{table}])").fetchall()
+        live[table] = [(r[1], r[2], not (r[3] or r[5])) for r in info]
+    db.close()
+    assert documented_tables() == live
+
+
+def test_every_ledger_reason_is_documented() -> None:
+    reasons = {v for k, v in vars(errors).items() if k.isupper() and isinstance(v, str)}
+    reasons |= {loaders.NOT_REGULAR_FILE, loaders.OUTSIDE_ROOT, loaders.UNREADABLE, "clean_error"}
+    for reason in reasons:
+        assert f"`{reason}`" in SCHEMA, reason
+
+
+def _commands(group: click.Group, prefix: str = "crawler") -> list[str]:
+    names = []
+    for name, command in group.commands.items():
+        full = f"{prefix} {name}"
+        if isinstance(command, click.Group):
+            names += _commands(command, full)
+        else:
+            names.append(full)
+    return names
+
+
+def test_every_cli_command_is_documented_in_the_readme() -> None:
+    commands = _commands(cli)
+    assert "crawler load" in commands
+    for command in commands:
+        assert f"`{command}" in README, command
+
+
+def test_every_configured_source_has_sample_documents() -> None:
+    sources = load_sources(ROOT / "seeds" / "sources.toml")
+    assert sources, "seeds/sources.toml declares no source"
+    for source in sources.values():
+        files = [
+            p
+            for folder in source.paths
+            for p in Path(folder).rglob("*")
+            if loaders.kind_of(p.name)[0]
+        ]
+        assert files, f"source {source.name} has no sample documents under {source.paths}"

@@ -1,0 +1,76 @@
+"""The Scrapy item pipeline is a thin adapter: RawPage items go through the same core path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scrapy import Spider
+from scrapy.utils.test import get_crawler
+
+from crawler.items import RawPage
+from crawler.pipelines import Duplicate, RejectedPage, Repeated, StorePipeline, Unchanged
+from tests.conftest import check_ledger, query
+
+BODY = "".join(
+    f"<p>{p}</p>"
+    for p in [
+        "The harbour authority announced on Monday that the new ferry terminal will open next spring.",
+        "Construction costs rose by a fifth over the original estimate, officials told reporters.",
+        "Local businesses expect more visitors once the larger ships can dock in the town centre.",
+    ]
+)
+HTML = f"<html><head><title>Ferry terminal</title></head><body><article><h1>Ferry terminal</h1>{BODY}<p>Share</p></article></body></html>"
+
+
+def page(url: str, body: str = HTML) -> RawPage:
+    return RawPage(
+        origin=url, url=url, source="harbour", body=body.encode(), content_type="text/html"
+    )
+
+
+def _pipeline(db: Path, tmp_path: Path) -> StorePipeline:
+    crawler = get_crawler(
+        Spider, {"CRAWLER_DB": str(db), "CRAWLER_SOURCES_FILE": str(tmp_path / "none.toml")}
+    )
+    crawler.spider = Spider(name="harbour")
+    pipeline = StorePipeline.from_crawler(crawler)
+    pipeline.open_spider()
+    return pipeline
+
+
+def test_pipeline_stores_and_drops_by_reason(tmp_path: Path) -> None:
+    db = tmp_path / "web.db"
+    url = "https://news.example/harbour/ferry"
+    first = _pipeline(db, tmp_path)
+    assert first.process_item(page(url)) is not None
+    with pytest.raises(Repeated):
+        first.process_item(page(url))
+    with pytest.raises(Duplicate, match="url"):
+        first.process_item(page(url + "?utm_source=feed&utm_medium=rss"))
+    with pytest.raises(Duplicate, match="content"):
+        first.process_item(page("https://mirror.example/copy"))
+    with pytest.raises(RejectedPage, match="empty"):
+        first.process_item(page("https://news.example/empty", ""))
+    assert first.process_item({"not": "a page"}) == {"not": "a page"}
+    first.close_spider()
+    second = _pipeline(db, tmp_path)
+    with pytest.raises(Unchanged):
+        second.process_item(page(url))
+    second.close_spider()
+
+    rows = query(db, "SELECT run_id, state, reason FROM pages ORDER BY id")
+    assert rows == [
+        (1, "stored", None),
+        (1, "duplicate", "url"),
+        (1, "duplicate", "content"),
+        (1, "rejected", "empty"),
+        (2, "unchanged", "same_content"),
+    ]
+    (text,) = query(db, "SELECT text FROM articles")[0]
+    assert "ferry terminal will open" in str(text) and "Share" not in str(text).splitlines()
+    assert query(db, "SELECT source, status, stored, duplicates FROM runs") == [
+        ("harbour", "finished", 1, 2),
+        ("harbour", "finished", 0, 0),
+    ]
+    check_ledger(db)
