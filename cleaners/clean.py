@@ -94,7 +94,7 @@ def clean(
 
 
 def _visible(text: str) -> int:
-    return sum(1 for ch in text if not ch.isspace())
+    return len("".join(text.split()))
 
 
 def _finish(entry: Entry, page: dict[str, Any], captured: dict[str, Any]) -> None:

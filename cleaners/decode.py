@@ -39,6 +39,8 @@ _META_CHARSET = re.compile(
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
 _CONTROL_TABLE = bytes.maketrans(b"", b"")
 _SAMPLE = 16384
+_SPACE = re.compile(r"\s")
+_STRAY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
 
 
 def normalise_label(label: str | None) -> str | None:
@@ -72,10 +74,10 @@ def looks_binary(body: bytes) -> bool:
 def _garbled(text: str) -> bool:
     """True when decoded text is mostly replacement characters or stray control characters."""
     sample = text[:_SAMPLE]
-    visible = sum(1 for ch in sample if not ch.isspace())
+    visible = len(sample) - len(_SPACE.findall(sample))
     if visible == 0:
         return False
-    bad = sample.count("\ufffd") + sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r\f")
+    bad = sample.count("\ufffd") + len(_STRAY_CONTROL.findall(sample))
     return bad / visible > 0.05
 
 

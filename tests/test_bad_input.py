@@ -130,3 +130,15 @@ def test_fifo_and_escaping_symlink_are_refused(
         "pipe.txt": ("rejected", "not_regular_file"),
     }
     assert query(db_path, "SELECT count(*) FROM articles") == [(0,)]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_by_permissions(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    locked = tmp_path / "locked.txt"
+    locked.write_text("a file nobody may read, with enough words to be an article " * 3)
+    locked.chmod(0)
+    result = run_cli("load", str(locked))
+    assert result.exit_code == 3
+    assert ledger(db_path) == {"locked.txt": ("failed", "unreadable")}

@@ -148,3 +148,21 @@ def test_report_matches_the_ledger(run_cli: Callable[..., Result], db_path: Path
     assert data["inputs"] == 2
     assert data["rules_fired"]["machine_translation_notice"] == 1
     assert query(db_path, "SELECT stored, inputs, status FROM runs") == [(11, 2, "finished")]
+
+
+def test_no_dedup_skips_only_near_duplicate_detection(
+    run_cli: Callable[..., Result], loaded: Path, tmp_path: Path
+) -> None:
+    edited = SEED_ARTICLE.read_text("utf-8").replace(
+        "놀라운 수익을 가져다주어", "엄청난 수익을 안겨주어"
+    )
+    (tmp_path / "near.txt").write_text(edited, "utf-8")
+    shutil.copy(SEED_ARTICLE, tmp_path / "exact.txt")
+    result = run_cli("load", "--no-dedup", str(tmp_path / "near.txt"), str(tmp_path / "exact.txt"))
+    assert result.exit_code == 0, result.output
+    rows = query(loaded, "SELECT origin, state, reason FROM pages WHERE run_id = 2 ORDER BY id")
+    assert [(Path(str(o)).name, s, r) for o, s, r in rows] == [
+        ("near.txt", "stored", None),
+        ("exact.txt", "duplicate", "content"),
+    ]
+    check_ledger(loaded)
