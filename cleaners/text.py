@@ -89,9 +89,13 @@ def _split(lines: list[str], fired: Counter[str]) -> list[Entry]:
             # A single byline below a lead paragraph: the whole text is one article.
             i = order[0]
             return [_entry(lines[:i] + lines[i + 1 :], marks[i])]
+        pending: tuple[str | None, str] | None = None
         for n, i in enumerate(order):
             end = order[n + 1] if n + 1 < len(order) else len(lines)
-            blocks.append((lines[i + 1 : end], marks[i]))
+            mark = pending or marks[i]
+            # Stacked bylines ("Published ..." then "Updated ...") head one entry: the first wins.
+            pending = mark if not _join(lines[i + 1 : end]) else None
+            blocks.append((lines[i + 1 : end], mark))
     entries = [_entry(block, mark) for block, mark in blocks if _join(block)]
     if len(blocks) - len(entries):
         fired["listing_empty_entry"] += len(blocks) - len(entries)

@@ -90,7 +90,8 @@ def _store_one(db: Database, run_id: int, a: Article, config: DedupConfig, near:
     if same_url is not None:
         article_id, stored_hash, stored_origin = same_url
         if stored_hash == a.content_hash:
-            if stored_origin == a.origin:
+            # A file: URL names the file itself, however its path was spelled on the command line.
+            if stored_origin == a.origin or a.url.startswith("file:"):
                 return Outcome(
                     a.origin, "unchanged", "same_content", article_id=article_id, url=a.url
                 )

@@ -166,3 +166,12 @@ def test_listing_with_leading_bylines_splits_and_keeps_order() -> None:
 
 def test_to_lines_collapses_blank_runs_and_invisible_characters() -> None:
     assert to_lines("a\u200b\r\n\r\n\r\n  b\u00a0 c  \n\n") == ["a", "", "b c"]
+
+
+def test_stacked_bylines_keep_the_first_date() -> None:
+    text = "\n".join(
+        ["Posted 2025-01-02 08:00 UTC", "Updated 2025-01-03 10:00 UTC", BODY[0], BODY[1]]
+    )
+    (entry,) = clean_text(text, default_rules()).entries
+    assert entry.published_at == "2025-01-02T08:00:00+00:00"
+    assert entry.text.splitlines() == BODY[:2]

@@ -166,3 +166,14 @@ def test_no_dedup_skips_only_near_duplicate_detection(
         ("exact.txt", "duplicate", "content"),
     ]
     check_ledger(loaded)
+
+
+def test_same_file_spelled_differently_is_unchanged(
+    run_cli: Callable[..., Result], loaded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT / "seeds")
+    result = run_cli("load", f"./documents/../documents/{SEED_ARTICLE.name}")
+    assert result.exit_code == 0, result.output
+    assert query(loaded, "SELECT state, reason FROM pages WHERE run_id = 2") == [
+        ("unchanged", "same_content")
+    ]
