@@ -103,3 +103,21 @@ def test_date_parsers() -> None:
     assert parse_iso("2025-11-13") == "2025-11-13"
     assert parse_datetime_text("Published 2025-11-13 09:00 +0530") == "2025-11-13T09:00:00+05:30"
     assert date_from_url("https://x.example/2025/02/30/x") is None
+
+
+def test_extraction_keeps_what_trafilatura_keeps_on_the_same_page() -> None:
+    """Regression: a tree from another HTML parser made trafilatura drop half of some pages."""
+    from trafilatura import bare_extraction
+
+    # server-rendered pages leave empty comments inside sentences, ad slots between paragraphs
+    ads = "<div class='ad-container dfp'></div><div class='ad-unit ad-mobile'><div>Advertisement</div></div>"
+    paragraphs = "".join(f"<p>{p[:25]}<!-- -->{p[25:]}</p>{ads}" for p in PARAGRAPHS_EN * 3)
+    html = page(f"<div class='js_expandable-container'>{paragraphs}</div>").decode()
+    reference = bare_extraction(
+        html, favor_precision=True, include_comments=False, with_metadata=True
+    )
+    assert reference is not None
+    (entry,) = clean(html.encode(), kind="html").entries
+    for line in str(getattr(reference, "text", "")).splitlines():
+        if line.strip() != entry.title:  # the headline moves to `title`
+            assert line.strip() in entry.text
