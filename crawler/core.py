@@ -27,16 +27,31 @@ from db.store import Outcome, already_recorded, record, store_articles
 log = logging.getLogger(__name__)
 
 
+def _fragment(published_at: str | None, digest: str, taken: set[str]) -> str:
+    """A split entry's identity within its page: its byline time (stable when new entries are added
+    above it), else its text hash; `-2`, `-3`... when two entries share a byline time."""
+    base = published_at or f"entry-{digest[:12]}"
+    fragment, k = base, 1
+    while fragment in taken:
+        k += 1
+        fragment = f"{base}-{k}"
+    taken.add(fragment)
+    return fragment
+
+
 def build_articles(page: RawPage, cleaned: Cleaned, config: DedupConfig) -> list[Article]:
     """Articles with canonical URL, content hash and MinHash signature, ready for the store.
 
-    Split entries get `origin#n` and `url#n` (n from 1) so each has its own identity.
+    Split entries get `origin#n` (n from 1, the position in this fetch) and a URL fragment that
+    names the entry itself, so adding an entry at the top of a listing leaves the others unchanged.
     """
     split = len(cleaned.entries) > 1
     base_url = canonical_url(page.url)
     articles = []
+    fragments: set[str] = set()
     for n, entry in enumerate(cleaned.entries, start=1):
         normalised = normalise_text(entry.text)
+        digest = content_hash(normalised)
         shingle_set = shingles(normalised, config.shingle_size)
         sig = signature(shingle_set, config) if len(shingle_set) >= config.min_shingles else None
         metadata = dict(entry.metadata)
@@ -44,7 +59,9 @@ def build_articles(page: RawPage, cleaned: Cleaned, config: DedupConfig) -> list
             metadata["dedup"] = "exact_only"
         articles.append(
             Article(
-                url=f"{base_url}#{n}" if split else base_url,
+                url=f"{base_url}#{_fragment(entry.published_at, digest, fragments)}"
+                if split
+                else base_url,
                 origin=f"{page.origin}#{n}" if split else page.origin,
                 source=page.source,
                 text=entry.text,
@@ -53,7 +70,7 @@ def build_articles(page: RawPage, cleaned: Cleaned, config: DedupConfig) -> list
                 published_at=entry.published_at,
                 language=entry.language,
                 metadata=metadata,
-                content_hash=content_hash(normalised),
+                content_hash=digest,
                 signature=sig,
             )
         )

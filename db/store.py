@@ -90,8 +90,9 @@ def _store_one(db: Database, run_id: int, a: Article, config: DedupConfig, near:
     if same_url is not None:
         article_id, stored_hash, stored_origin = same_url
         if stored_hash == a.content_hash:
-            # A file: URL names the file itself, however its path was spelled on the command line.
-            if stored_origin == a.origin or a.url.startswith("file:"):
+            # The same input again: a file (however its path was spelled) or the same requested
+            # URL; split entries may have moved within their listing (origin#n changes).
+            if a.url.startswith("file:") or _base(stored_origin) == _base(a.origin):
                 return Outcome(
                     a.origin, "unchanged", "same_content", article_id=article_id, url=a.url
                 )
@@ -146,6 +147,10 @@ def _store_one(db: Database, run_id: int, a: Article, config: DedupConfig, near:
     if keys:
         insert_keys(db, article_id, keys)
     return Outcome(a.origin, "stored", None, article_id=article_id, url=a.url)
+
+
+def _base(origin: str) -> str:
+    return origin.split("#", 1)[0]
 
 
 def _json(a: Article) -> str:

@@ -177,3 +177,25 @@ def test_same_file_spelled_differently_is_unchanged(
     assert query(loaded, "SELECT state, reason FROM pages WHERE run_id = 2") == [
         ("unchanged", "same_content")
     ]
+
+
+def test_a_new_entry_on_top_of_a_listing_leaves_the_others_unchanged(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    listing = tmp_path / "listing.txt"
+    original = SEED_LISTING.read_text("utf-8")
+    listing.write_text(original, "utf-8")
+    assert run_cli("load", str(listing)).exit_code == 0
+    before = dict(query(db_path, "SELECT url, text FROM articles"))
+    new_entry = "새로 추가된 첫 번째 글입니다. 목록 맨 위에 올라온 최신 소식으로, 기존 글들은 그대로여야 한다.\n크리스 정 2025.11.14 08:00 PDT\n"
+    listing.write_text(original.replace("Tags\n", "Tags\n" + new_entry, 1), "utf-8")
+    result = run_cli("load", str(listing))
+    assert result.exit_code == 0, result.output
+    states = query(
+        db_path, "SELECT state, reason, count(*) FROM pages WHERE run_id = 2 GROUP BY state, reason"
+    )
+    assert states == [("stored", None, 1), ("unchanged", "same_content", 10)]
+    after = dict(query(db_path, "SELECT url, text FROM articles"))
+    assert {k: v for k, v in after.items() if k in before} == before
+    (new_url,) = set(after) - set(before)
+    assert str(new_url).endswith("#2025-11-14T08:00:00-07:00")
