@@ -120,8 +120,12 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
         times = tree.xpath("//time[@itemprop='datePublished' or @pubdate]/@datetime")
         if times and (stamp := parse_iso(str(times[0]))):
             meta["published_at"] = stamp
-    if "published_at" not in meta and url and (stamp := date_from_url(url)):
-        meta["published_at"] = stamp
+    if "published_at" not in meta:
+        canonical = tree.xpath("//link[@rel='canonical']/@href")
+        for candidate in (url, str(canonical[0]) if canonical else None, tags.get("og:url")):
+            if candidate and (stamp := date_from_url(candidate)):
+                meta["published_at"] = stamp
+                break
     if "author" not in meta:
         for key in _AUTHOR_META:
             if key in tags and not tags[key].startswith("http"):

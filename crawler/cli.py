@@ -35,6 +35,21 @@ db_option = click.option(
 )
 
 
+def _set_verbose(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        logging.getLogger().setLevel(logging.DEBUG)
+
+
+verbose_option = click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_verbose,
+    help="Log debug detail to stderr.",
+)
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     click.echo(f"crawler: error: {message}", err=True)
     sys.exit(code)
@@ -58,6 +73,7 @@ def cli(verbose: bool) -> None:
 @cli.command("load")
 @click.argument("paths", nargs=-1, required=True)
 @db_option
+@verbose_option
 @click.option(
     "--source",
     help="Source name recorded for these inputs (default: the configured "
@@ -72,12 +88,16 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--sources",
     "sources_file",
-    default=settings.CRAWLER_SOURCES_FILE,
-    show_default=True,
-    help="Sources file with per-source cleaning rules.",
+    default=None,
+    help=f"Sources file with per-source cleaning rules; must exist when given "
+    f"[default: {settings.CRAWLER_SOURCES_FILE} in the current folder, if present].",
 )
 def load_cmd(
-    paths: tuple[str, ...], db_path: str, source: str | None, no_dedup: bool, sources_file: str
+    paths: tuple[str, ...],
+    db_path: str,
+    source: str | None,
+    no_dedup: bool,
+    sources_file: str | None,
 ) -> None:
     """Load files and folders (.txt, .html, .htm, and .gz of each) into the database.
 
@@ -129,10 +149,11 @@ def dedup_group() -> None:
 
 @dedup_group.command("rebuild")
 @db_option
+@verbose_option
 def dedup_rebuild(db_path: str) -> None:
     """Recompute every stored article's MinHash band keys with the current configuration."""
     try:
-        db = connect(db_path)
+        db = connect(db_path, must_exist=True)
         try:
             n = rebuild(db, dedup_config())
         finally:
@@ -145,14 +166,25 @@ def dedup_rebuild(db_path: str) -> None:
 
 
 def main() -> None:
-    """Console-script entry point; database errors outside the handled paths still end in one line."""
+    """Console-script entry point: every error, usage errors included, is one line on stderr."""
     signal.signal(
         signal.SIGTERM, _sigterm
     )  # stop like Ctrl-C: the open unit rolls back, the run is closed
     try:
-        cli.main(prog_name="crawler", standalone_mode=True)
+        code = cli.main(prog_name="crawler", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        sys.exit(EXIT_USAGE)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "crawler"
+        fail(f"{exc.format_message()} (see '{command} --help')", EXIT_USAGE)
+    except click.Abort:
+        fail("interrupted", EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        fail(exc.format_message())
     except sqlite3.Error as exc:
         fail(f"database error: {exc}")
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lxml.etree import XPath, XPathSyntaxError
+
 from cleaners.clean import CleanOptions
 from cleaners.fingerprint import DedupConfig
 from cleaners.rules import RuleError, default_rules
@@ -49,10 +51,25 @@ def default_options() -> CleanOptions:
     return CleanOptions(max_bytes=settings.CRAWLER_MAX_INPUT_BYTES)
 
 
-def _line_of(text: str, name: str) -> int:
+def _line_of(text: str, name: str, needle: str | None = None) -> int:
+    """Line of source `name`'s table header, or of the first line after it that holds `needle`."""
     pattern = re.compile(rf"^\s*\[\s*sources\s*\.\s*\"?{re.escape(name)}\"?\s*[\].]", re.M)
     match = pattern.search(text)
-    return text.count("\n", 0, match.start()) + 1 if match else 1
+    start = match.start() if match else 0
+    if needle:
+        at = text.find(needle, start)
+        if at >= 0:
+            start = at
+    return text.count("\n", 0, start) + 1
+
+
+def _needle(message: str) -> str | None:
+    """What to look for to place an error: a rule's name, or a key named in the message."""
+    if rule := re.search(r"rule\(?s?\)?:? '?\"?([\w.-]+)", message):
+        return rule.group(1)
+    if key := re.match(r"(\w+)[: ]", message):
+        return key.group(1)
+    return None
 
 
 def load_sources(path: str | Path) -> dict[str, Source]:
@@ -64,26 +81,29 @@ def load_sources(path: str | Path) -> dict[str, Source]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        at = re.search(r"at line (\d+)", str(exc))
+        raise ConfigError(
+            f"{path}:{at.group(1) if at else text.count(chr(10)) + 1}: {exc}"
+        ) from None
     unknown_top = set(data) - {"sources"}
     if unknown_top:
         raise ConfigError(f"{path}:1: unknown top-level key(s): {', '.join(sorted(unknown_top))}")
     sources: dict[str, Source] = {}
     for name, raw in (data.get("sources") or {}).items():
-        where = f"{path}:{_line_of(text, name)}"
         if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: source {name!r} must be a table")
+            raise ConfigError(f"{path}:{_line_of(text, name)}: source {name!r} must be a table")
         try:
             sources[name] = _source(name, raw, path.parent.parent)
         except (ConfigError, RuleError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: source {name!r}: {exc}") from None
+            line = _line_of(text, name, _needle(str(exc)))
+            raise ConfigError(f"{path}:{line}: source {name!r}: {exc}") from None
     return sources
 
 
 def _source(name: str, raw: dict[str, Any], root: Path) -> Source:
-    unknown = set(raw) - _SOURCE_KEYS
+    unknown = sorted(set(raw) - _SOURCE_KEYS)
     if unknown:
-        raise ConfigError(f"unknown key(s): {', '.join(sorted(unknown))}")
+        raise ConfigError(f"{unknown[0]}: unknown key (allowed: {', '.join(sorted(_SOURCE_KEYS))})")
     kind = raw.get("kind")
     if kind not in KINDS:
         raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -91,13 +111,17 @@ def _source(name: str, raw: dict[str, Any], root: Path) -> Source:
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise ConfigError("paths must be a list of strings")
     rules_raw = raw.get("rules", {})
-    if set(rules_raw) - _RULE_KEYS:
-        raise ConfigError(
-            f"rules: unknown key(s): {', '.join(sorted(set(rules_raw) - _RULE_KEYS))}"
-        )
+    unknown = sorted(set(rules_raw) - _RULE_KEYS)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown key in rules (allowed: add, disable)")
     rules = default_rules().customised(rules_raw.get("add", []), rules_raw.get("disable", []))
     prune = raw.get("prune_xpath", [])
     prune = [prune] if isinstance(prune, str) else list(prune)
+    for expression in prune:
+        try:
+            XPath(expression)
+        except XPathSyntaxError as exc:
+            raise ConfigError(f"prune_xpath: bad XPath {expression!r}: {exc}") from None
     return Source(
         name=name,
         kind=kind,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cleaners.clean import CleanOptions
 from cleaners.errors import BAD_GZIP, TOO_LARGE, Rejected
+from crawler import settings
 from crawler.config import Source, dedup_config, default_options, load_sources, source_for_paths
 from crawler.core import Ingest
 from crawler.items import RawPage
@@ -34,6 +35,7 @@ KINDS_BY_SUFFIX = {".txt": "text", ".html": "html", ".htm": "html"}
 NOT_REGULAR_FILE = "not_regular_file"
 OUTSIDE_ROOT = "outside_root"
 UNREADABLE = "unreadable"
+UNSUPPORTED_TYPE = "unsupported_type"
 
 
 class InputError(ValueError):
@@ -66,13 +68,16 @@ def check_paths(paths: list[str]) -> None:
 def walk(
     paths: list[str], skipped: Callable[[str, str], None] | None = None
 ) -> Iterator[FileInput]:
-    """Accepted inputs in a stable order. A file named directly is always accepted; inside a folder
-    only supported types are, and a symlink leading outside that folder is refused."""
+    """Accepted inputs in a stable order. A file named directly is always accepted (and refused as
+    `unsupported_type` when its extension is not ours); inside a folder only supported types are
+    accepted, and a symlink leading outside that folder is refused."""
     for given in paths:
         if os.path.isdir(given):
             yield from _walk_dir(given, skipped)
+        elif kind_of(given)[0] is None and os.path.splitext(given.removesuffix(".gz"))[1]:
+            yield FileInput(given, reject=UNSUPPORTED_TYPE)  # named, but a .pdf, .jpg, ...
         else:
-            yield FileInput(given)
+            yield FileInput(given)  # .txt/.html/.htm(.gz), or no extension: sniffed
 
 
 def _walk_dir(top: str, skipped: Callable[[str, str], None] | None) -> Iterator[FileInput]:
@@ -88,7 +93,7 @@ def _walk_dir(top: str, skipped: Callable[[str, str], None] | None) -> Iterator[
             path = os.path.join(dirpath, name)
             if kind_of(name)[0] is None:
                 if skipped:
-                    skipped(path, "unsupported_type")
+                    skipped(path, UNSUPPORTED_TYPE)
                 continue
             if os.path.islink(path):
                 target = Path(path).resolve()
@@ -189,19 +194,23 @@ def load(
 ) -> RunReport:
     """Load files and folders into the database at `db_path`; returns the closed run report.
 
-    The source is `source` if given, else the configured files source whose folders hold the
-    paths, else "local". Raises InputError for a missing path, ConfigError for a bad sources file,
+    `sources_file` must exist when given; by default `seeds/sources.toml` under the current folder
+    is used if it is there. The source is `source` if given, else the configured files source
+    whose folders hold the paths, else "local". Raises InputError for a missing path, ConfigError for a bad sources file,
     DatabaseError / ConfigMismatch when the database cannot be used: all before anything is written.
     """
     check_paths(paths)
-    sources = load_sources(sources_file) if sources_file else {}
+    if sources_file is not None and not os.path.exists(sources_file):
+        raise InputError(f"sources file not found: {sources_file}")
+    default_file = settings.CRAWLER_SOURCES_FILE
+    sources = load_sources(sources_file or default_file)
     chosen: Source | None = sources.get(source) if source else source_for_paths(sources, paths)
     name = source or (chosen.name if chosen else "local")
     options = chosen.clean if chosen else default_options()
     config = dedup_config()
     db = connect(db_path)
     try:
-        check_config(db, config)
+        check_config(db, config, db_path)
         report = RunReport(source=name)
         report.run_id = start_run(db, name, "load " + " ".join(paths))
         ingest = Ingest(db, report, config, near=near)

@@ -22,9 +22,14 @@ class DatabaseError(RuntimeError):
     """The database cannot be opened or written; the message is one line for people."""
 
 
-def connect(path: str | Path = DEFAULT_DB, *, migrate: bool = True) -> Database:
-    """Open (creating if needed) the database at `path` with our pragmas, and migrate it forward."""
+def connect(
+    path: str | Path = DEFAULT_DB, *, migrate: bool = True, must_exist: bool = False
+) -> Database:
+    """Open (creating if needed, unless `must_exist`) the database at `path` with our pragmas, and
+    migrate it forward."""
     target = str(path)
+    if must_exist and target != ":memory:" and not Path(target).is_file():
+        raise DatabaseError(f"database not found: {target}")
     try:
         if target != ":memory:":
             Path(target).parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ class ConfigMismatch(RuntimeError):
     """The database was indexed with other dedup parameters than this run's."""
 
 
-def check_config(db: Database, config: DedupConfig) -> None:
+def check_config(db: Database, config: DedupConfig, db_path: str | None = None) -> None:
     """Pin `config` in `meta` on first use; refuse a run whose configuration differs."""
     wanted = config.pinned()
     rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'dedup.%'").fetchall()
@@ -45,7 +45,8 @@ def check_config(db: Database, config: DedupConfig) -> None:
         detail = ", ".join(f"{k[6:]}: db={pinned.get(k)} run={wanted.get(k)}" for k in differs)
         raise ConfigMismatch(
             f"dedup configuration differs from the one this database was indexed with ({detail}); "
-            "run `crawler dedup rebuild` to re-index with the new configuration"
+            f"run `crawler dedup rebuild{f' --db {db_path}' if db_path else ''}` to re-index with the "
+            "new configuration"
         )
 
 

@@ -39,7 +39,13 @@ def test_schema_document_matches_the_live_schema(tmp_path: Path) -> None:
 
 def test_every_ledger_reason_is_documented() -> None:
     reasons = {v for k, v in vars(errors).items() if k.isupper() and isinstance(v, str)}
-    reasons |= {loaders.NOT_REGULAR_FILE, loaders.OUTSIDE_ROOT, loaders.UNREADABLE, "clean_error"}
+    reasons |= {
+        loaders.NOT_REGULAR_FILE,
+        loaders.OUTSIDE_ROOT,
+        loaders.UNREADABLE,
+        loaders.UNSUPPORTED_TYPE,
+    }
+    reasons.add("clean_error")
     for reason in reasons:
         assert f"`{reason}`" in SCHEMA, reason
 

@@ -62,6 +62,9 @@ def test_meta_tag_and_url_dates() -> None:
     assert entry.published_at == "2024-03-05T08:15:00+00:00"
     (entry,) = clean(page(body), kind="html", url="https://x.example/2023/07/09/transit").entries
     assert entry.published_at == "2023-07-09"
+    canonical = '<link rel="canonical" href="https://x.example/2024/05/17/harbor-dredging-begins">'
+    (entry,) = clean(page(body, canonical), kind="html", url=None).entries
+    assert entry.published_at == "2024-05-17"
 
 
 def test_html_declared_in_euc_kr_meta() -> None:
