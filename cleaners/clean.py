@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from cleaners.dates import clean_author
 from cleaners.decode import decode
 from cleaners.errors import EMPTY, NO_CONTENT, TOO_LARGE, TOO_SHORT, Rejected
 from cleaners.extract import extract_html
@@ -99,7 +100,7 @@ def _visible(text: str) -> int:
 
 def _finish(entry: Entry, page: dict[str, Any], captured: dict[str, Any]) -> None:
     """Merge page metadata, rule captures and byline data; page markup wins over text heuristics."""
-    entry.author = page.get("author") or entry.author
+    entry.author = clean_author(page.get("author") or entry.author)
     entry.published_at = page.get("published_at") or entry.published_at
     entry.language = detect_language(entry.text) or page.get("declared_language")
     meta = entry.metadata

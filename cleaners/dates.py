@@ -38,7 +38,8 @@ _NOT_NAMES = {
     "date", "on", "am", "pm", "게시", "작성", "작성일",
 }  # fmt: skip
 _NAME_AFFIXES = re.compile(
-    r"^(?:by|von|par|por|글|작성자|文|作者)\s*[:：]?\s+|\s*(?:기자|특파원|객원기자|記者|记者|通讯员)$",
+    r"^(?:(?:by|von|par|por)\s*[:：]?\s+|(?:글|작성자|文|作者|本报记者|本報記者|记者|記者)\s*[:：]?\s*)"
+    r"|\s*(?:기자|특파원|객원기자|선임기자|記者|记者|通讯员)$",
     re.I,
 )
 _SENTENCE = re.compile(r"[,.!?;。，！？]")
@@ -101,6 +102,16 @@ def parse_byline(line: str) -> tuple[str | None, str] | None:
     if author.lower() in _NOT_NAMES or len(author.split()) > 4 or _SENTENCE.search(author):
         author = ""
     return (author or None), when
+
+
+def clean_author(name: str | None) -> str | None:
+    """A person's name without the job title or "By" that sites glue to it (`김민수 기자` -> `김민수`)."""
+    if not name:
+        return None
+    name = name.strip()
+    cleaned = _NAME_AFFIXES.sub("", name).strip(" \t|·,-–—:")
+    # "김기자" is a name with its title glued on, but too little would be left to be a name
+    return (cleaned if len(cleaned) >= 2 else name) or None
 
 
 def parse_iso(value: str) -> str | None:

@@ -175,3 +175,47 @@ def test_stacked_bylines_keep_the_first_date() -> None:
     (entry,) = clean_text(text, default_rules()).entries
     assert entry.published_at == "2025-01-02T08:00:00+00:00"
     assert entry.text.splitlines() == BODY[:2]
+
+
+@pytest.mark.parametrize(
+    ("noise", "rule", "field"),
+    [
+        ("【免责声明】本文仅代表作者本人观点，与本网站无关。", "disclaimer", None),
+        ("责任编辑：王芳", "editor_line", ("editor", "王芳")),
+        ("（责任编辑：刘洋）", "editor_line", ("editor", "刘洋")),
+        ("声明：本文转载自其他媒体，版权归原作者所有。", "reprint_notice", None),
+        ("点击进入专题：2025年两会", "topic_link", None),
+        ("박지은 기자 jieun@example.co.kr", "reporter_byline", ("author", "박지은")),
+        ("▶ 관련기사", "related_articles_label", None),
+    ],
+)
+def test_trailing_cjk_boilerplate(noise: str, rule: str, field: tuple[str, str] | None) -> None:
+    cleaned = apply_rules([*BODY, noise], default_rules())
+    assert cleaned.lines == BODY
+    assert cleaned.fired == {rule: 1}
+    if field:
+        assert cleaned.metadata[field[0]] == field[1]
+
+
+def test_chinese_reporter_byline_leads_and_names_the_author() -> None:
+    cleaned = apply_rules(["本报记者 张伟", *BODY], default_rules())
+    assert cleaned.lines == BODY
+    assert cleaned.metadata["author"] == "张伟"
+
+
+def test_read_more_link_inside_the_body() -> None:
+    link = "Read more: How to prepare your home for the winter storms"
+    cleaned = apply_rules([BODY[0], link, BODY[1]], default_rules())
+    assert cleaned.lines == BODY[:2]
+    # a body sentence that merely starts with "Read more" is not a link line
+    sentence = "Read more carefully, the report says, and the numbers tell a different story."
+    assert apply_rules([BODY[0], sentence], default_rules()).lines == [BODY[0], sentence]
+
+
+def test_job_titles_are_not_part_of_author_names() -> None:
+    from cleaners.dates import clean_author
+
+    assert clean_author("김민수 기자") == "김민수"
+    assert clean_author("By Jane Doe") == "Jane Doe"
+    assert clean_author("记者 张伟") == "张伟"
+    assert clean_author("Flip Research") == "Flip Research"
