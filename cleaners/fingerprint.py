@@ -53,8 +53,15 @@ class DedupConfig:
             raise ValueError("threshold must be in (0, 1]")
 
     def pinned(self) -> dict[str, str]:
-        """The values that must match between runs for stored band keys to stay comparable."""
-        return {f"dedup.{k}": str(v) for k, v in asdict(self).items()}
+        """The values that must match between runs for stored band keys to stay comparable, and
+        `dedup.fingerprint`, one hash of them all (checked cheaply inside every write)."""
+        values = {f"dedup.{k}": str(v) for k, v in asdict(self).items()}
+        values["dedup.fingerprint"] = self.fingerprint()
+        return values
+
+    def fingerprint(self) -> str:
+        text = ";".join(f"{k}={v}" for k, v in sorted(asdict(self).items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def candidate_probability(self, jaccard: float) -> float:
         """Probability that a pair with this Jaccard shares at least one band (LSH S-curve)."""

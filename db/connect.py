@@ -34,9 +34,9 @@ def connect(
         if target != ":memory:":
             Path(target).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys=ON")
     except (sqlite3.Error, OSError) as exc:
         raise DatabaseError(f"cannot open database {target}: {exc}") from None
@@ -63,4 +63,9 @@ def write_transaction(db: Database) -> Iterator[Database]:
             db.conn.execute("ROLLBACK")
         raise
     else:
-        db.conn.execute("COMMIT")
+        try:
+            db.conn.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:  # a failed COMMIT leaves the transaction open
+                db.conn.execute("ROLLBACK")
+            raise

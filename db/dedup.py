@@ -30,16 +30,19 @@ class ConfigMismatch(RuntimeError):
 
 
 def check_config(db: Database, config: DedupConfig, db_path: str | None = None) -> None:
-    """Pin `config` in `meta` on first use; refuse a run whose configuration differs."""
+    """Pin `config` in `meta` on first use; refuse a run whose configuration differs.
+
+    Read and pin happen under the write lock, so two first runs with different settings cannot
+    both pin their own.
+    """
     wanted = config.pinned()
-    rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'dedup.%'").fetchall()
-    pinned = dict(rows)
-    if not pinned:
-        with write_transaction(db):
+    with write_transaction(db):
+        pinned = dict(db.execute("SELECT key, value FROM meta WHERE key LIKE 'dedup.%'").fetchall())
+        if not pinned:
             db.conn.executemany(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", sorted(wanted.items())
+                "INSERT INTO meta(key, value) VALUES (?, ?)", sorted(wanted.items())
             )
-        return
+            return
     differs = sorted(k for k in wanted.keys() | pinned.keys() if wanted.get(k) != pinned.get(k))
     if differs:
         detail = ", ".join(f"{k[6:]}: db={pinned.get(k)} run={wanted.get(k)}" for k in differs)
@@ -50,6 +53,17 @@ def check_config(db: Database, config: DedupConfig, db_path: str | None = None) 
         )
 
 
+def assert_config(db: Database, config: DedupConfig) -> None:
+    """Inside a unit's transaction: the pinned fingerprint must still be this run's (a rebuild with
+    other settings may have happened since the run started)."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'dedup.fingerprint'").fetchone()
+    if row is None or row[0] != config.fingerprint():
+        raise ConfigMismatch(
+            "the dedup configuration of this database changed while this run was writing "
+            "(a `crawler dedup rebuild` with other settings?); stopped before storing more"
+        )
+
+
 @dataclass(frozen=True)
 class NearMatch:
     article_id: int
@@ -57,7 +71,7 @@ class NearMatch:
 
 
 def find_near_duplicate(
-    db: Database, keys: list[int], text: str, config: DedupConfig
+    db: Database, keys: list[int], text: str, config: DedupConfig, exclude: int | None = None
 ) -> NearMatch | None:
     """The most similar stored article at or above the threshold, verified by exact Jaccard.
 
@@ -72,8 +86,9 @@ def find_near_duplicate(
             SELECT d.article_id, a.text, count(*) AS shared
             FROM q JOIN dedup_bands d ON d.band = q.band AND d.key = q.key
             JOIN articles a ON a.id = d.article_id
+            WHERE d.article_id IS NOT ?
             GROUP BY d.article_id ORDER BY shared DESC, d.article_id LIMIT {MAX_CANDIDATES}""",
-        params,
+        [*params, exclude],
     ).fetchall()
     best: NearMatch | None = None
     mine = shingles(normalise_text(text), config.shingle_size) if rows else set()
@@ -103,7 +118,7 @@ def rebuild(db: Database, config: DedupConfig, batch: int = 500) -> int:
     count = 0
     with write_transaction(db):
         db.execute("DELETE FROM dedup_bands")
-        db.execute("DELETE FROM meta WHERE key LIKE 'dedup.%'")
+        db.execute("DELETE FROM meta WHERE key LIKE 'dedup.%'")  # fingerprint included
         cursor = db.conn.execute("SELECT id, text FROM articles ORDER BY id")
         while rows := cursor.fetchmany(batch):
             for article_id, text in rows:

@@ -6,9 +6,9 @@ checks that the document and the live schema agree. Never edit an applied migrat
 
 from __future__ import annotations
 
-import sqlite3
-
 from sqlite_utils import Database, Migrations
+
+from db.connect import write_transaction
 
 SCHEMA_VERSION = 1
 migrations = Migrations("crawler")
@@ -90,12 +90,14 @@ def m001_initial(db: Database) -> None:
 
 
 def migrate(db: Database) -> None:
-    """Apply pending migrations; a no-op (one read) on an up-to-date database."""
+    """Apply pending migrations; a no-op (one read) on an up-to-date database.
+
+    Pending migrations are applied under the write lock (`BEGIN IMMEDIATE`) and re-checked inside it,
+    so two processes opening a new database at once apply them exactly once: the second waits, then
+    finds nothing pending. sqlite-utils runs each migration in a savepoint inside that transaction.
+    """
     if not migrations.pending(db):
         return
-    try:
-        migrations.apply(db)
-    except sqlite3.OperationalError:
-        # Another process may have migrated the same database a moment earlier.
+    with write_transaction(db):
         if migrations.pending(db):
-            raise
+            migrations.apply(db)

@@ -13,7 +13,7 @@ from sqlite_utils import Database
 from cleaners.fingerprint import DedupConfig, band_keys
 from crawler.items import Article, utcnow_iso
 from db.connect import write_transaction
-from db.dedup import find_near_duplicate, insert_keys
+from db.dedup import assert_config, find_near_duplicate, insert_keys
 
 STATES = ("stored", "duplicate", "unchanged", "rejected", "failed")
 
@@ -73,6 +73,7 @@ def store_articles(
     """Store one input's articles atomically; returns one outcome per article, in order."""
     outcomes = []
     with write_transaction(db):
+        assert_config(db, config)
         for article in articles:
             outcome = _store_one(db, run_id, article, config, near)
             _ledger(db, run_id, article.source, outcome)
@@ -84,31 +85,23 @@ def _store_one(db: Database, run_id: int, a: Article, config: DedupConfig, near:
     same_url = db.execute(
         "SELECT id, content_hash, origin FROM articles WHERE url = ?", [a.url]
     ).fetchone()
-    same_text = db.execute(
-        "SELECT id FROM articles WHERE content_hash = ?", [a.content_hash]
-    ).fetchone()
+    if same_url is not None and same_url[1] == a.content_hash:
+        article_id, _hash, stored_origin = same_url
+        # The same input again: a file (however its path was spelled) or the same requested URL;
+        # split entries may have moved within their listing (origin#n changes).
+        if a.url.startswith("file:") or _base(stored_origin) == _base(a.origin):
+            return Outcome(a.origin, "unchanged", "same_content", article_id=article_id, url=a.url)
+        return Outcome(
+            a.origin, "duplicate", "url", duplicate_of=article_id, similarity=1.0, url=a.url
+        )
+    keys = band_keys(a.signature, config) if a.signature is not None else []
+    # New text, at a new URL or as a revision of a stored one: if it copies another article it is a
+    # duplicate either way (a revised article then keeps its last stored text).
+    duplicate = _duplicate(db, a, keys, config, near, exclude=same_url[0] if same_url else None)
+    if duplicate is not None:
+        return duplicate
     if same_url is not None:
-        article_id, stored_hash, stored_origin = same_url
-        if stored_hash == a.content_hash:
-            # The same input again: a file (however its path was spelled) or the same requested
-            # URL; split entries may have moved within their listing (origin#n changes).
-            if a.url.startswith("file:") or _base(stored_origin) == _base(a.origin):
-                return Outcome(
-                    a.origin, "unchanged", "same_content", article_id=article_id, url=a.url
-                )
-            return Outcome(
-                a.origin, "duplicate", "url", duplicate_of=article_id, similarity=1.0, url=a.url
-            )
-        if same_text is not None:
-            return Outcome(
-                a.origin,
-                "duplicate",
-                "content",
-                duplicate_of=same_text[0],
-                similarity=1.0,
-                url=a.url,
-            )
-        # The same URL with new content: a revision. Update in place, re-index.
+        article_id = int(same_url[0])
         db.execute(
             """UPDATE articles SET origin = ?, source = ?, title = ?, author = ?, published_at = ?,
                    language = ?, text = ?, metadata = ?, content_hash = ?, run_id = ?, updated_at = ?
@@ -119,34 +112,41 @@ def _store_one(db: Database, run_id: int, a: Article, config: DedupConfig, near:
             ],
         )  # fmt: skip
         db.execute("DELETE FROM dedup_bands WHERE article_id = ?", [article_id])
-        if a.signature is not None:
-            insert_keys(db, article_id, band_keys(a.signature, config))
-        return Outcome(a.origin, "stored", "updated", article_id=article_id, url=a.url)
+    else:
+        cursor = db.execute(
+            """INSERT INTO articles(url, origin, source, title, author, published_at, language, text,
+                                    metadata, content_hash, run_id, stored_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                a.url, a.origin, a.source, a.title, a.author, a.published_at, a.language, a.text,
+                _json(a), a.content_hash, run_id, utcnow_iso(),
+            ],
+        )  # fmt: skip
+        article_id = int(cursor.lastrowid or 0)
+    if keys:
+        insert_keys(db, article_id, keys)
+    return Outcome(
+        a.origin, "stored", "updated" if same_url else None, article_id=article_id, url=a.url
+    )
+
+
+def _duplicate(
+    db: Database, a: Article, keys: list[int], config: DedupConfig, near: bool, exclude: int | None
+) -> Outcome | None:
+    """Content (same normalised-text hash) or near (verified Jaccard) duplicate of a stored article."""
+    same_text = db.execute(
+        "SELECT id FROM articles WHERE content_hash = ?", [a.content_hash]
+    ).fetchone()
     if same_text is not None:
         return Outcome(
             a.origin, "duplicate", "content", duplicate_of=same_text[0], similarity=1.0, url=a.url
         )
-    keys = band_keys(a.signature, config) if a.signature is not None else []
-    if near and keys:
-        match = find_near_duplicate(db, keys, a.text, config)
-        if match is not None:
-            return Outcome(
-                a.origin, "duplicate", "near", duplicate_of=match.article_id,
-                similarity=match.similarity, url=a.url,
-            )  # fmt: skip
-    cursor = db.execute(
-        """INSERT INTO articles(url, origin, source, title, author, published_at, language, text,
-                                metadata, content_hash, run_id, stored_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [
-            a.url, a.origin, a.source, a.title, a.author, a.published_at, a.language, a.text,
-            _json(a), a.content_hash, run_id, utcnow_iso(),
-        ],
-    )  # fmt: skip
-    article_id = int(cursor.lastrowid or 0)
-    if keys:
-        insert_keys(db, article_id, keys)
-    return Outcome(a.origin, "stored", None, article_id=article_id, url=a.url)
+    if near and keys and (match := find_near_duplicate(db, keys, a.text, config, exclude=exclude)):
+        return Outcome(
+            a.origin, "duplicate", "near", duplicate_of=match.article_id,
+            similarity=match.similarity, url=a.url,
+        )  # fmt: skip
+    return None
 
 
 def _base(origin: str) -> str:
