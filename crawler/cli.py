@@ -184,6 +184,11 @@ def main() -> None:
         fail(exc.format_message())
     except sqlite3.Error as exc:
         fail(f"database error: {exc}")
+    except OSError as exc:  # disk full, permissions, ... outside any one input
+        fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+    except Exception as exc:  # a bug: still one line, the traceback in the log with -v
+        logging.getLogger("crawler").debug("internal error", exc_info=True)
+        fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 

@@ -100,10 +100,18 @@ class Ingest:
         self.report.add([outcome])
         return [outcome]
 
-    def repeated(self, origin: str) -> bool:
-        """True (and counted as skipped) when this run already recorded `origin`: an input named
-        twice, or a URL requested twice. Its first terminal state stands."""
-        if already_recorded(self.db, self.report.run_id, origin):
+    def _conflict(self, page: RawPage) -> list[Outcome]:
+        try:
+            return self.reject(page, "failed", "origin_conflict", "name taken in this run")
+        except sqlite3.IntegrityError:
+            self.report.skipped["origin_conflict"] += 1
+            log.warning("not recorded, its name is taken in this run: %s", page.origin)
+            return []
+
+    def repeated(self, origin: str, url: str) -> bool:
+        """True (and counted as skipped) when this run already recorded `origin` fetched from `url`:
+        an input named twice, or a URL requested twice. Its first terminal state stands."""
+        if already_recorded(self.db, self.report.run_id, origin, canonical_url(url)):
             self.report.skipped["repeated_input"] += 1
             return True
         return False
@@ -111,7 +119,7 @@ class Ingest:
     def process(self, page: RawPage, options: CleanOptions) -> list[Outcome]:
         """Clean, fingerprint and store one input; [] for a repeated input. Database errors
         propagate (the run must stop); anything else wrong with the input ends in a recorded state."""
-        if self.repeated(page.origin):
+        if self.repeated(page.origin, page.url):
             return []
         self.report.inputs += 1
         try:
@@ -130,9 +138,16 @@ class Ingest:
         except Exception as exc:  # a cleaner bug or a library failure on hostile input
             log.exception("cleaning failed for %s", page.origin)
             return self.reject(page, "failed", "clean_error", f"{type(exc).__name__}: {exc}")
-        outcomes = store_articles(
-            self.db, self.report.run_id, articles, self.config, near=self.near
-        )
+        try:
+            outcomes = store_articles(
+                self.db, self.report.run_id, articles, self.config, near=self.near
+            )
+        except sqlite3.IntegrityError as exc:
+            # Only the ledger's UNIQUE(run_id, origin) can fail here: an input whose name collides
+            # with another's in this run (a file literally named `listing.html#1`). Rolled back.
+            if "pages.run_id, pages.origin" not in str(exc):
+                raise
+            return self._conflict(page)
         self.report.fired.update(cleaned.fired)
         self.report.exact_only += sum(1 for a in articles if a.signature is None)
         self.report.add(outcomes)

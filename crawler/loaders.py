@@ -42,12 +42,23 @@ class InputError(ValueError):
     """A path given on the command line does not exist (nothing has been done)."""
 
 
+def display(path: str) -> str:
+    """A path as text that can be stored and printed: bytes of a file name that are not UTF-8
+    (which Python carries as lone surrogates) are shown as `\\xNN` escapes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True)
 class FileInput:
-    path: str  # as given, or joined onto the folder as given
+    path: str  # as given, or joined onto the folder as given (the name used to open the file)
     reject: str | None = (
         None  # accepted but refused before reading (outside_root, not_regular_file)
     )
+
+    @property
+    def origin(self) -> str:
+        """The ledger's name for this input: the path as given, made storable."""
+        return display(self.path)
 
 
 def kind_of(path: str) -> tuple[str | None, bool]:
@@ -62,7 +73,7 @@ def kind_of(path: str) -> tuple[str | None, bool]:
 def check_paths(paths: list[str]) -> None:
     missing = [p for p in paths if not os.path.lexists(p)]
     if missing:
-        raise InputError(f"path not found: {', '.join(missing)}")
+        raise InputError(f"path not found: {', '.join(map(display, missing))}")
 
 
 def walk(
@@ -125,11 +136,16 @@ def read_file(path: str, max_bytes: int) -> bytes:
     return data
 
 
+def file_url(path: str) -> str:
+    """The `file:` URL of the file a path leads to (links resolved), the same however it is spelled."""
+    return Path(path).resolve().as_uri()
+
+
 def file_page(path: str, source: str, body: bytes) -> RawPage:
     kind, _gz = kind_of(path)
     return RawPage(
-        origin=path,
-        url=Path(path).resolve().as_uri(),
+        origin=display(path),
+        url=file_url(path),
         source=source,
         body=body,
         content_type=kind,
@@ -152,10 +168,10 @@ def load_files(
 
     def skipped(path: str, reason: str) -> None:
         report.skipped[reason] += 1
-        log.debug("skipped %s: %s", path, reason)
+        log.debug("skipped %s: %s", display(path), reason)
 
     for item in walk(paths, skipped):
-        if not ingest.repeated(item.path):
+        if not ingest.repeated(item.origin, file_url(item.path)):
             _load_one(ingest, item, options)
         if progress:
             progress(1)
@@ -164,7 +180,7 @@ def load_files(
 def _load_one(ingest: Ingest, item: FileInput, options: CleanOptions) -> None:
     source = ingest.report.source
     blank = RawPage(
-        origin=item.path, url=Path(item.path).absolute().as_uri(), source=source, body=b""
+        origin=item.origin, url=Path(item.path).absolute().as_uri(), source=source, body=b""
     )
     if item.reject:
         ingest.report.inputs += 1
@@ -212,7 +228,7 @@ def load(
     try:
         check_config(db, config, db_path)
         report = RunReport(source=name)
-        report.run_id = start_run(db, name, "load " + " ".join(paths))
+        report.run_id = start_run(db, name, "load " + " ".join(map(display, paths)))
         ingest = Ingest(db, report, config, near=near)
         try:
             load_files(ingest, paths, options, progress)

@@ -45,10 +45,15 @@ def _ledger(
     )  # fmt: skip
 
 
-def already_recorded(db: Database, run_id: int, origin: str) -> bool:
-    """True when this run has already recorded `origin` (an input named twice in one run)."""
+def already_recorded(db: Database, run_id: int, origin: str, url: str) -> bool:
+    """True when this run has already recorded the input `origin` fetched from `url` (named twice
+    in one run): as itself, or as a listing split into `origin#1`, `origin#2`... whose entry URLs
+    are `url#...` (so a different file that happens to be named `origin#1` does not count)."""
+    prefix = url + "#"
     row = db.execute(
-        "SELECT 1 FROM pages WHERE run_id = ? AND origin = ?", [run_id, origin]
+        """SELECT 1 FROM pages WHERE run_id = ? AND (origin = ?
+               OR (origin = ? AND substr(url, 1, ?) = ?))""",
+        [run_id, origin, origin + "#1", len(prefix), prefix],
     ).fetchone()
     return row is not None
 

@@ -142,3 +142,25 @@ def test_unreadable_by_permissions(
     result = run_cli("load", str(locked))
     assert result.exit_code == 3
     assert ledger(db_path) == {"locked.txt": ("failed", "unreadable")}
+
+
+def test_file_names_that_are_not_utf8_are_loaded_and_named_with_escapes(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    raw = os.fsencode(folder) + b"/caf\xe9.txt"  # a Latin-1 name on a UTF-8 system
+    with open(raw, "wb") as handle:
+        handle.write(KOREAN.encode("utf-8"))
+    result = run_cli("load", str(folder))
+    assert result.exit_code == 0, result.output
+    assert query(db_path, "SELECT origin, state FROM pages") == [
+        (f"{folder}/caf\\xe9.txt", "stored")
+    ]
+    # named directly (the name arrives as a surrogate-escaped str, as from a shell)
+    again = run_cli("load", os.fsdecode(raw))
+    assert again.exit_code == 0, again.output
+    assert query(db_path, "SELECT state, reason FROM pages WHERE run_id = 2") == [
+        ("unchanged", "same_content")
+    ]
+    check_ledger(db_path)

@@ -199,3 +199,75 @@ def test_a_new_entry_on_top_of_a_listing_leaves_the_others_unchanged(
     assert {k: v for k, v in after.items() if k in before} == before
     (new_url,) = set(after) - set(before)
     assert str(new_url).endswith("#2025-11-14T08:00:00-07:00")
+
+
+def test_a_listing_named_twice_in_one_run_is_skipped_not_a_crash(
+    run_cli: Callable[..., Result], db_path: Path
+) -> None:
+    folder = str(SEED_LISTING.parent)
+    result = run_cli("load", str(SEED_LISTING), folder, str(SEED_LISTING))
+    assert result.exit_code == 0, result.output
+    assert "repeated_input 2" in result.output
+    rows = query(db_path, "SELECT state, count(*) FROM pages GROUP BY state")
+    assert rows == [("stored", 11)]  # 10 entries + the article, each recorded once
+    check_ledger(db_path)
+
+
+def test_a_file_named_like_a_split_entry_is_recorded_not_a_crash(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    listing = tmp_path / "listing"  # no extension: sniffed
+    shutil.copy(SEED_LISTING, listing)
+    clash = tmp_path / "listing#1"  # spelled exactly like the listing's first entry
+    clash.write_text(SEED_ARTICLE.read_text("utf-8"), "utf-8")
+    result = run_cli("load", str(clash), str(listing))
+    assert result.exit_code == 3, result.output  # a failed input: the run says so
+    rows = query(db_path, "SELECT origin, state, reason FROM pages WHERE origin NOT LIKE '%#_%'")
+    assert rows == [(str(listing), "failed", "origin_conflict")]
+    assert query(db_path, "SELECT count(*) FROM articles") == [(1,)]  # the listing rolled back
+    check_ledger(db_path)
+
+
+def test_a_revision_that_copies_another_article_is_a_duplicate(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    own, other = tmp_path / "own.txt", tmp_path / "other.txt"
+    shutil.copy(SEED_ARTICLE, other)
+    first_entry = SEED_LISTING.read_text("utf-8").splitlines()[1]
+    own.write_text(first_entry, "utf-8")
+    assert run_cli("load", str(own), str(other)).exit_code == 0
+    own_before = query(db_path, "SELECT id, text FROM articles WHERE origin = ?", (str(own),))
+    (other_id,) = query(db_path, "SELECT id FROM articles WHERE origin = ?", (str(other),))
+
+    # own.txt is rewritten as a lightly edited copy of other.txt: a near duplicate, not a revision
+    own.write_text(
+        SEED_ARTICLE.read_text("utf-8").replace(
+            "놀라운 수익을 가져다주어", "엄청난 수익을 안겨주어"
+        ),
+        "utf-8",
+    )
+    assert run_cli("load", str(own)).exit_code == 0
+    ((state, reason, dup_of, similarity),) = query(
+        db_path,
+        "SELECT state, reason, duplicate_of, similarity FROM pages WHERE run_id = 2",
+    )
+    assert (state, reason, (dup_of,)) == ("duplicate", "near", other_id)
+    assert 0.8 <= float(similarity) < 1.0  # type: ignore[arg-type]
+    assert query(db_path, "SELECT id, text FROM articles WHERE origin = ?", (str(own),)) == (
+        own_before
+    )
+
+    # ... and an exact copy is a content duplicate
+    shutil.copy(SEED_ARTICLE, own)
+    assert run_cli("load", str(own)).exit_code == 0
+    assert query(db_path, "SELECT state, reason, duplicate_of FROM pages WHERE run_id = 3") == [
+        ("duplicate", "content", other_id[0])
+    ]
+
+    # a real revision of itself (near its own old text) is stored as an update, not a duplicate
+    own.write_text(first_entry.replace("7% 하락했고", "7.2% 하락했고"), "utf-8")
+    assert run_cli("load", str(own)).exit_code == 0
+    assert query(db_path, "SELECT state, reason FROM pages WHERE run_id = 4") == [
+        ("stored", "updated")
+    ]
+    check_ledger(db_path)

@@ -109,3 +109,65 @@ def test_kill_9_then_rerun_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert query(db, "SELECT count(*) FROM articles") == [(300,)]
     assert query(db, "SELECT status FROM runs ORDER BY id") == [("interrupted",), ("finished",)]
     check_ledger(db)
+
+
+def test_a_rebuild_with_other_settings_stops_a_running_load(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crawler.core
+    from cleaners.fingerprint import DedupConfig
+    from db.connect import connect
+    from db.dedup import rebuild
+
+    corpus = write_corpus(tmp_path / "corpus", 12)
+    real_clean = crawler.core.clean
+    calls = {"n": 0}
+
+    def clean_then_rebuild(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 5:  # another process rebuilds the index with other settings
+            other = connect(str(db_path))
+            rebuild(other, DedupConfig(bands=16, rows=8))
+            other.close()
+        return real_clean(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(crawler.core, "clean", clean_then_rebuild)
+    result = run_cli("load", str(corpus))
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("crawler: error: the dedup configuration of this database changed")
+    assert query(db_path, "SELECT count(*) FROM articles") == [(4,)]  # nothing after the change
+    assert query(db_path, "SELECT status FROM runs") == [("failed",)]
+    assert query(db_path, "SELECT value FROM meta WHERE key = 'dedup.bands'") == [("16",)]
+    check_ledger(db_path)
+
+
+def test_processes_creating_one_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    db = tmp_path / "new" / "fresh.db"
+    start = time.time() + 1.5  # every process opens the database at the same moment
+    code = (
+        "import sys, time\n"
+        "from crawler.config import dedup_config\n"
+        "from db.connect import connect\n"
+        "from db.dedup import check_config\n"
+        f"time.sleep(max(0, {start} - time.time()))\n"
+        "db = connect(sys.argv[1])\n"
+        "check_config(db, dedup_config())\n"
+        "print(db.execute('SELECT count(*) FROM _sqlite_migrations').fetchone()[0])\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(db)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert out.strip() == "1"
+    assert query(db, "SELECT count(*) FROM _sqlite_migrations") == [(1,)]
+    assert len(query(db, "SELECT key FROM meta WHERE key LIKE 'dedup.%'")) == 10
