@@ -82,7 +82,7 @@ def clean(
     result = clean_text(text, options.rules, title=title)
     if not result.entries:
         raise Rejected(NO_CONTENT, "nothing left after boilerplate removal")
-    long_enough = [e for e in result.entries if _visible(e.text) >= options.min_chars]
+    long_enough = [e for e in result.entries if _long_enough(e.text, options.min_chars)]
     if not long_enough:
         raise Rejected(TOO_SHORT, f"fewer than {options.min_chars} characters of text")
     if len(long_enough) < len(result.entries):
@@ -94,8 +94,10 @@ def clean(
     return Cleaned(entries=result.entries, fired=result.fired, kind=kind, encoding=encoding)
 
 
-def _visible(text: str) -> int:
-    return len("".join(text.split()))
+def _long_enough(text: str, min_chars: int) -> bool:
+    """At least `min_chars` non-space characters. Cleaned text never has two spaces in a row, so
+    text twice that long qualifies without counting."""
+    return len(text) >= 2 * min_chars or len("".join(text.split())) >= min_chars
 
 
 def _finish(entry: Entry, page: dict[str, Any], captured: dict[str, Any]) -> None:

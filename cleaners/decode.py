@@ -39,8 +39,39 @@ _META_CHARSET = re.compile(
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
 _CONTROL_TABLE = bytes.maketrans(b"", b"")
 _SAMPLE = 16384
-_SPACE = re.compile(r"\s")
 _STRAY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
+_NON_SPACE = re.compile(rb"\S")
+_NON_SPACE_TEXT = re.compile(r"\S")
+
+# Mojibake: a UTF-8 lead byte then its continuation bytes, each shown as its Windows-1252 (or
+# Latin-1) character. Real text in any language almost never has these pairs.
+_CP1252_BYTE = {ch: b for b in range(0x80, 0xA0) if (ch := bytes([b]).decode("cp1252", "ignore"))}
+_CONT = "[\u0080-\u00bf" + "".join(_CP1252_BYTE) + "]"
+_MOJIBAKE = re.compile(
+    f"[\u00c2-\u00df]{_CONT}|[\u00e0-\u00ef]{_CONT}{{2}}|[\u00f0-\u00f4]{_CONT}{{3}}"
+)
+_MOJIBAKE_SAMPLE = 4000
+_MOJIBAKE_LIMIT = 0.05  # share of visible characters; a few broken quotes are left alone
+_HIGH_LATIN = re.compile(r"[\u0080-\u00ff]")
+_LETTER = re.compile(r"[^\W\d_]")
+_LATIN_CODECS = {"cp1252", "latin_1", "iso8859-15", "cp1250", "iso8859-2", "mac-roman"}
+_LATIN_LIMIT = 0.4
+_NOT_ASCII_COMPATIBLE = {
+    "utf-16",
+    "utf-16-le",
+    "utf-16-be",
+    "utf-32",
+    "utf-32-le",
+    "utf-32-be",
+    "utf-7",
+    "cp037",
+    "cp500",
+    "cp1140",
+    "cp875",
+    "cp1026",
+    "cp273",
+    "cp424",
+}
 
 
 def normalise_label(label: str | None) -> str | None:
@@ -60,30 +91,85 @@ def meta_charset(body: bytes) -> str | None:
     return match.group(1).decode("ascii", "replace") if match else None
 
 
-def looks_binary(body: bytes) -> bool:
-    """True when the sample holds many control bytes: an image, archive or executable, not text."""
+def control_share(body: bytes) -> float:
+    """Share of control bytes in the first bytes (text has next to none; images and archives many)."""
     sample = body[:_SAMPLE]
     if not sample:
-        return False
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return False
-    controls = len(sample) - len(sample.translate(_CONTROL_TABLE, _CONTROL))
-    return controls / len(sample) > 0.05
+        return 0.0
+    return (len(sample) - len(sample.translate(_CONTROL_TABLE, _CONTROL))) / len(sample)
 
 
-def _garbled(text: str) -> bool:
-    """True when decoded text is mostly replacement characters or stray control characters."""
+def looks_binary(body: bytes) -> bool:
+    """True when the sample holds many control bytes: an image, archive or executable, not text."""
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    return control_share(body) > 0.05
+
+
+def _garbled(text: str, body: bytes | None = None) -> bool:
+    """True when decoded text is mostly replacement characters or stray control characters.
+
+    With `body` (decoded strictly, by an ASCII-compatible codec) both are counted on the bytes,
+    which is several times faster than on the text."""
+    if body is not None:
+        sample_bytes = body[:_SAMPLE]
+        bad = sample_bytes.count(b"\xef\xbf\xbd") + round(control_share(body) * len(sample_bytes))
+    else:
+        bad = text[:_SAMPLE].count("\ufffd") + len(_STRAY_CONTROL.findall(text[:_SAMPLE]))
+    if bad == 0:
+        return False
     sample = text[:_SAMPLE]
-    visible = len(sample) - len(_SPACE.findall(sample))
-    if visible == 0:
-        return False
-    bad = sample.count("\ufffd") + len(_STRAY_CONTROL.findall(sample))
-    return bad / visible > 0.05
+    visible = len("".join(sample.split()))
+    return visible > 0 and bad / visible > 0.05
+
+
+def _mojibake_share(text: str) -> float:
+    """Share of the sample's characters that are UTF-8 bytes shown as Windows-1252/Latin-1 (`Ã©`,
+    `â€™`, `ì„œ`): text that was decoded with the wrong codec somewhere upstream."""
+    sample = text[:_MOJIBAKE_SAMPLE]
+    if sample.isascii():
+        return 0.0
+    covered = sum(len(m) for m in _MOJIBAKE.findall(sample))
+    visible = len("".join(sample.split()))
+    return covered / visible if visible else 0.0
+
+
+def _unmojibake(text: str) -> str | None:
+    """The text with one layer of UTF-8-read-as-Windows-1252 undone, or None if it is not that."""
+    out = bytearray()
+    for ch in text:
+        code = ord(ch)
+        if code < 256:
+            out.append(code)
+        elif (byte := _CP1252_BYTE.get(ch)) is not None:
+            out.append(byte)
+        else:
+            return None
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _latin_share(text: str) -> float:
+    """Share of letters in U+0080-U+00FF: a few percent in real Western European text, most of it
+    when CJK or Cyrillic bytes were decoded as a Latin single-byte charset."""
+    sample = text[:_MOJIBAKE_SAMPLE]
+    if sample.isascii():
+        return 0.0
+    letters = len(_LETTER.findall(sample))
+    return len(_HIGH_LATIN.findall(sample)) / letters if letters else 0.0
+
+
+def _ascii_compatible(codec: str) -> bool:
+    return codecs.lookup(codec).name not in _NOT_ASCII_COMPATIBLE
 
 
 def decode(body: bytes, declared: str | None = None, *, html: bool = False) -> tuple[str, str]:
-    """Decode `body`; return (text, codec used). Raises `Rejected` for empty, binary or garbled input."""
-    if not body.strip():
+    """Decode `body`; return (text, codec used). Raises `Rejected` for empty, binary or garbled
+    input. Text double-encoded upstream (UTF-8 shown as Windows-1252) is repaired when it is
+    consistently so ("utf-8+mojibake-repaired"), else rejected `bad_encoding`."""
+    if not _NON_SPACE.search(body):
         raise Rejected(EMPTY)
     for bom, codec in _BOMS:
         if body.startswith(bom):
@@ -91,28 +177,47 @@ def decode(body: bytes, declared: str | None = None, *, html: bool = False) -> t
     if looks_binary(body):
         raise Rejected(NOT_TEXT, "binary content")
     try:
-        return _checked(body.decode("utf-8"), "utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    else:
+        if _mojibake_share(text) > _MOJIBAKE_LIMIT:
+            repaired = _unmojibake(text)
+            if repaired is None:
+                raise Rejected(
+                    BAD_ENCODING, "mojibake: UTF-8 text decoded as Windows-1252 upstream"
+                )
+            return _checked(repaired, "utf-8+mojibake-repaired")
+        return _checked(text, "utf-8", body)
     labels = [declared, meta_charset(body) if html else None]
     for label in labels:
         declared_codec = normalise_label(label)
         if declared_codec:
             try:
-                return _checked(body.decode(declared_codec), declared_codec)
+                text = body.decode(declared_codec)
             except (UnicodeDecodeError, LookupError):
                 continue
+            if declared_codec in _LATIN_CODECS and _latin_share(text) > _LATIN_LIMIT:
+                continue  # a wrong label: CJK or Cyrillic bytes read as Latin-1
+            return _checked(
+                text, declared_codec, body if _ascii_compatible(declared_codec) else None
+            )
     best = from_bytes(body[: 4 * _SAMPLE]).best()
     if best is None or not best.encoding:
         raise Rejected(BAD_ENCODING, "no charset decodes this text")
     codec = normalise_label(best.encoding) or str(best.encoding)
-    return _checked(body.decode(codec, errors="replace"), codec)
+    text = body.decode(codec, errors="replace")
+    if codec in _LATIN_CODECS and _latin_share(text) > _LATIN_LIMIT:
+        raise Rejected(BAD_ENCODING, f"no plausible charset (as {codec} it is mojibake)")
+    return _checked(text, codec)  # decoded with errors="replace": count U+FFFD in the text
 
 
-def _checked(text: str, codec: str) -> tuple[str, str]:
-    if _garbled(text):
+def _checked(text: str, codec: str, body: bytes | None = None) -> tuple[str, str]:
+    """`body`: the bytes `text` was strictly decoded from by an ASCII-compatible codec, if so."""
+    if _garbled(text, body):
         raise Rejected(BAD_ENCODING, f"mostly undecodable as {codec}")
-    text = text.replace("\x00", "")
-    if not text.strip():
+    if b"\x00" in body if body is not None else "\x00" in text:
+        text = text.replace("\x00", "")
+    if not _NON_SPACE_TEXT.search(text):
         raise Rejected(EMPTY)
     return text, codec

@@ -9,6 +9,7 @@ would invent one from a year mentioned in a sentence.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,11 +55,47 @@ def parse_html(html: str) -> _Element:
     return tree
 
 
-def _jsonld_objects(tree: _Element) -> list[dict[str, Any]]:
+@dataclass
+class _Markup:
+    """The elements page metadata comes from, gathered in one pass over the tree."""
+
+    jsonld: list[str] = field(default_factory=list)
+    meta: list[_Element] = field(default_factory=list)
+    h1: list[_Element] = field(default_factory=list)
+    title: _Element | None = None
+    times: list[str] = field(default_factory=list)
+    canonical: str | None = None
+
+
+def _markup(tree: _Element) -> _Markup:
+    found = _Markup()
+    for node in tree.iter("script", "meta", "h1", "title", "time", "link"):
+        tag = node.tag
+        if tag == "meta":
+            found.meta.append(node)
+        elif tag == "script":
+            if (node.get("type") or "").strip().lower() == "application/ld+json" and node.text:
+                found.jsonld.append(node.text)
+        elif tag == "h1":
+            found.h1.append(node)
+        elif tag == "title":
+            if found.title is None:
+                found.title = node
+        elif tag == "time":
+            if (node.get("itemprop") == "datePublished" or node.get("pubdate") is not None) and (
+                stamp := node.get("datetime")
+            ):
+                found.times.append(stamp)
+        elif found.canonical is None and (node.get("rel") or "").lower() == "canonical":
+            found.canonical = node.get("href")
+    return found
+
+
+def _jsonld_objects(scripts: list[str]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for node in tree.xpath('//script[@type="application/ld+json"]'):
+    for script in scripts:
         try:
-            data = json.loads(node.text or "")
+            data = json.loads(script)
         except (ValueError, RecursionError):
             continue
         stack = [data]
@@ -87,7 +124,8 @@ def _jsonld_name(value: Any) -> str | None:
 def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
     """Title, author, published_at and language as the page's markup states them."""
     meta: dict[str, Any] = {}
-    for obj in _jsonld_objects(tree):
+    markup = _markup(tree)
+    for obj in _jsonld_objects(markup.jsonld):
         kind = obj.get("@type")
         kinds = kind if isinstance(kind, list) else [kind]
         if not any(
@@ -105,24 +143,34 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
             meta["author"] = name
         if "title" not in meta and isinstance(obj.get("headline"), str):
             meta["title"] = obj["headline"].strip()
+        if "sitename" not in meta and (name := _jsonld_name(obj.get("publisher"))):
+            meta["sitename"] = name
+        if "tags" not in meta and (keywords := obj.get("keywords")):
+            meta["tags"] = keywords if isinstance(keywords, str) else _jsonld_name(keywords)
     tags: dict[str, str] = {}
-    for node in tree.iter("meta"):
+    article_tags: list[str] = []
+    for node in markup.meta:
         key = (node.get("property") or node.get("name") or node.get("itemprop") or "").lower()
-        content = node.get("content")
+        content = (node.get("content") or "").strip()
+        if key == "article:tag" and content:
+            article_tags.append(content)
         if key and content and key not in tags:
-            tags[key] = content.strip()
+            tags[key] = content
+    if "title" not in meta:
+        meta["title"] = _title(markup, tags)
+    if "sitename" not in meta:
+        meta["sitename"] = tags.get("og:site_name") or tags.get("application-name")
+    if "tags" not in meta:
+        meta["tags"] = ", ".join(article_tags) or tags.get("keywords") or tags.get("news_keywords")
     if "published_at" not in meta:
         for key in _DATE_META:
             if key in tags and (stamp := parse_iso(tags[key])):
                 meta["published_at"] = stamp
                 break
+    if "published_at" not in meta and markup.times and (stamp := parse_iso(markup.times[0])):
+        meta["published_at"] = stamp
     if "published_at" not in meta:
-        times = tree.xpath("//time[@itemprop='datePublished' or @pubdate]/@datetime")
-        if times and (stamp := parse_iso(str(times[0]))):
-            meta["published_at"] = stamp
-    if "published_at" not in meta:
-        canonical = tree.xpath("//link[@rel='canonical']/@href")
-        for candidate in (url, str(canonical[0]) if canonical else None, tags.get("og:url")):
+        for candidate in (url, markup.canonical, tags.get("og:url")):
             if candidate and (stamp := date_from_url(candidate)):
                 meta["published_at"] = stamp
                 break
@@ -135,6 +183,33 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
     if lang:
         meta["declared_language"] = lang.replace("_", "-").split("-")[0].lower()
     return meta
+
+
+_TITLE_SEPARATOR = re.compile(r"\s+(?:[|\-–—·:»]|::)\s+")
+
+
+def _text_of(node: _Element) -> str:
+    return " ".join("".join(node.itertext()).split())
+
+
+def _title(markup: _Markup, tags: dict[str, str]) -> str | None:
+    """The headline as the markup states it: OpenGraph/Twitter/DC title, else the page's only
+    `<h1>`, else `<title>` without the site name its separators set apart."""
+    for key in ("og:title", "twitter:title", "dc.title"):
+        if tags.get(key):
+            return tags[key]
+    h1s = [t for node in markup.h1 if (t := _text_of(node))]
+    if len(h1s) == 1:
+        return h1s[0]
+    node = markup.title
+    if node is None or not (title := _text_of(node)):
+        return h1s[0] if h1s else None
+    parts = _TITLE_SEPARATOR.split(title)
+    if len(parts) > 1:
+        sitename = (tags.get("og:site_name") or "").casefold()
+        kept = [p for p in parts if p.casefold() != sitename] if sitename else parts
+        return max(kept or parts, key=len)
+    return title
 
 
 def extract_html(
@@ -151,22 +226,16 @@ def extract_html(
         include_comments=False,
         include_tables=True,
         deduplicate=False,
-        with_metadata=True,
-        date_extraction_params={"extensive_search": False, "original_date": True},
+        with_metadata=False,  # ours above: cheaper, and no dates from body text
         prune_xpath=prune_xpath or None,
     )
     if not isinstance(doc, Document) or not doc.text or not doc.text.strip():
         raise Rejected(NO_CONTENT, "no main text found")
-    text = doc.text
-    extra: dict[str, Any] = {}
-    if doc.sitename:
-        extra["sitename"] = doc.sitename
-    if doc.tags:
-        extra["tags"] = doc.tags
+    extra = {k: meta[k] for k in ("sitename", "tags") if meta.get(k)}
     return Extracted(
-        text=text,
-        title=meta.get("title") or doc.title or None,
-        author=meta.get("author") or doc.author or None,
+        text=doc.text,
+        title=meta.get("title") or None,
+        author=meta.get("author"),
         published_at=meta.get("published_at"),
         language=meta.get("declared_language"),
         metadata=extra,

@@ -14,7 +14,7 @@ import tomllib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -78,7 +78,13 @@ class RuleSet:
 
     def at(self, position: str) -> tuple[Rule, ...]:
         """Rules that may fire at `position`; whole-line rules also fire inside the end blocks."""
-        return tuple(r for r in self.rules if position in r.where or "line" in r.where)
+        return self._by_position[position]
+
+    @cached_property
+    def _by_position(self) -> dict[str, tuple[Rule, ...]]:
+        return {
+            p: tuple(r for r in self.rules if p in r.where or "line" in r.where) for p in POSITIONS
+        }
 
     def customised(
         self, add: Iterable[Mapping[str, Any]] = (), disable: Iterable[str] = ()
@@ -136,7 +142,7 @@ def _next_is_foreign(lines: Sequence[str], i: int, body_script: str) -> bool:
 def apply_rules(lines: Sequence[str], rules: RuleSet) -> Cleaned:
     """Strip boilerplate lines from `lines` (already trimmed; '' marks a paragraph break)."""
     cleaned = Cleaned(lines=[])
-    body_script = dominant_script("\n".join(lines))
+    body_script = dominant_script("\n".join(lines[:80]))
     n = len(lines)
 
     # Leading block: consume from the top while every non-blank line matches a leading rule.

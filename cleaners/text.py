@@ -15,7 +15,6 @@ from cleaners.dates import parse_byline
 from cleaners.rules import RuleSet, apply_rules
 
 _INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
-_SPACES = re.compile(r"[ \t\u00a0\u3000\u2000-\u200a\u202f\u205f]+")
 
 
 @dataclass
@@ -41,7 +40,7 @@ def to_lines(text: str) -> list[str]:
     """Trimmed lines; runs of blank lines become one '' (a paragraph break)."""
     out: list[str] = []
     for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        line = _SPACES.sub(" ", _INVISIBLE.sub("", raw)).strip()
+        line = " ".join(_INVISIBLE.sub("", raw).split())  # any run of Unicode spaces -> " "
         if line or (out and out[-1]):
             out.append(line)
     while out and not out[-1]:
