@@ -23,6 +23,8 @@ from cleaners.text import Entry, clean_text
 MIN_TEXT_CHARS = 20
 # Inputs larger than this (bytes, after decompression) are rejected `too_large`.
 MAX_INPUT_BYTES = 20 * 1024 * 1024
+# Seconds one input may take to clean (in a worker process) before it is rejected `extract_timeout`.
+EXTRACT_TIMEOUT_SECONDS = 30.0
 
 _HTML_SNIFF = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title)\b", re.I | re.S
@@ -37,6 +39,7 @@ class CleanOptions:
     prune_xpath: list[str] = field(default_factory=list)
     max_bytes: int = MAX_INPUT_BYTES
     min_chars: int = MIN_TEXT_CHARS
+    extract_timeout: float = EXTRACT_TIMEOUT_SECONDS  # 0: clean in-process, no deadline
 
 
 @dataclass
@@ -70,9 +73,11 @@ def clean(
     text, encoding = decode(body, declared_encoding, html=kind == "html")
     page: dict[str, Any] = {}
     title = None
+    deep_tree = None
     if kind == "html":
         extracted = extract_html(text, url, prune_xpath=options.prune_xpath)
         text, title = extracted.text, extracted.title
+        deep_tree = extracted.deep_tree
         page = {
             "author": extracted.author,
             "published_at": extracted.published_at,
@@ -80,6 +85,8 @@ def clean(
             **extracted.metadata,
         }
     result = clean_text(text, options.rules, title=title)
+    if deep_tree:  # reported in the run report, never silent
+        result.fired[f"deep_tree_{deep_tree}"] += 1
     if not result.entries:
         raise Rejected(NO_CONTENT, "nothing left after boilerplate removal")
     long_enough = [e for e in result.entries if _long_enough(e.text, options.min_chars)]

@@ -10,6 +10,8 @@ TOO_LARGE = "too_large"
 NO_CONTENT = "no_content"  # extraction found no main text
 TOO_SHORT = "too_short"  # less text than an article needs
 BAD_GZIP = "bad_gzip"
+EXTRACT_TIMEOUT = "extract_timeout"  # cleaning took longer than its deadline; the worker was killed
+TOO_DEEP = "too_deep"  # nested deeper than the HTML parser can follow, even in huge-tree mode
 
 
 class Rejected(Exception):

@@ -14,12 +14,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lxml.etree import ParserError, XMLSyntaxError, _Element
+from lxml.html import HTMLParser, fromstring
 from trafilatura import bare_extraction
+from trafilatura import utils as trafilatura_utils
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
 from cleaners.dates import date_from_url, parse_iso
-from cleaners.errors import NO_CONTENT, NOT_TEXT, Rejected
+from cleaners.errors import NO_CONTENT, NOT_TEXT, TOO_DEEP, Rejected
+
+# trafilatura's own parser (its error log tells whether a parse hit the depth limit), and one with
+# the same options that follows deeper nesting, for the pages that need it (input size is capped).
+_TRAFILATURA_PARSER = getattr(trafilatura_utils, "HTML_PARSER", None)
+_HUGE_PARSER = HTMLParser(
+    collect_ids=False,
+    default_doctype=False,
+    encoding="utf-8",
+    remove_comments=True,
+    remove_pis=True,
+    huge_tree=True,
+)
 
 # Above this many characters trafilatura runs in fast mode (no fallback extractors).
 FAST_MODE_CHARS = 2_000_000
@@ -40,19 +54,35 @@ class Extracted:
     published_at: str | None = None
     language: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    deep_tree: str | None = None  # "reparsed" or "cut": see parse_html
 
 
-def parse_html(html: str) -> _Element:
+def _cut_by_depth(parser: object) -> bool:
+    """True when the last parse by `parser` stopped at libxml2's nesting limit (the tree is cut
+    there and everything below is silently missing)."""
+    log = getattr(parser, "error_log", None) or ()
+    return any("Excessive depth" in entry.message for entry in log)
+
+
+def parse_html(html: str) -> tuple[_Element, str | None]:
     """The tree trafilatura itself would build (its parser drops comments and processing
-    instructions; a tree from another parser extracts measurably worse). Rejected(not_text) when
-    the text is not HTML at all."""
+    instructions; a tree from another parser extracts measurably worse), and how deep nesting was
+    handled: None (it was not), "reparsed" (cut at libxml2's depth limit of 255, so parsed again
+    in huge-tree mode, which follows 2,048 levels) or "cut" (deeper even than that).
+    Rejected(not_text) when the text is not HTML at all."""
     try:
         tree = load_html(html)
     except (ParserError, XMLSyntaxError, ValueError) as exc:
         raise Rejected(NOT_TEXT, f"unparsable HTML: {exc}") from None
     if tree is None:
         raise Rejected(NOT_TEXT, "unparsable HTML")
-    return tree
+    if not _cut_by_depth(_TRAFILATURA_PARSER):
+        return tree, None
+    try:
+        deep = fromstring(html.encode("utf-8", "surrogatepass"), parser=_HUGE_PARSER)
+    except (ParserError, XMLSyntaxError, ValueError):
+        return tree, "cut"
+    return deep, "cut" if _cut_by_depth(_HUGE_PARSER) else "reparsed"
 
 
 @dataclass
@@ -216,7 +246,7 @@ def extract_html(
     html: str, url: str | None = None, *, prune_xpath: list[str] | None = None
 ) -> Extracted:
     """Main text of an HTML page with its metadata. Raises Rejected when there is no main text."""
-    tree = parse_html(html)
+    tree, depth = parse_html(html)
     meta = page_metadata(tree, url)
     doc = bare_extraction(
         tree,
@@ -230,9 +260,12 @@ def extract_html(
         prune_xpath=prune_xpath or None,
     )
     if not isinstance(doc, Document) or not doc.text or not doc.text.strip():
+        if depth == "cut":
+            raise Rejected(TOO_DEEP, "nested deeper than 2,048 elements: the parser stops there")
         raise Rejected(NO_CONTENT, "no main text found")
     extra = {k: meta[k] for k in ("sitename", "tags") if meta.get(k)}
     return Extracted(
+        deep_tree=depth,
         text=doc.text,
         title=meta.get("title") or None,
         author=meta.get("author"),

@@ -16,7 +16,7 @@ from cleaners.rules import RuleError, default_rules
 from crawler import settings
 
 KINDS = ("files",)
-_SOURCE_KEYS = {"kind", "description", "paths", "rules", "prune_xpath"}
+_SOURCE_KEYS = {"kind", "description", "paths", "rules", "prune_xpath", "extract_timeout"}
 _RULE_KEYS = {"add", "disable"}
 
 
@@ -48,7 +48,15 @@ def dedup_config() -> DedupConfig:
 
 def default_options() -> CleanOptions:
     """Cleaning options for inputs of no configured source: default rules, settings' size cap."""
-    return CleanOptions(max_bytes=settings.CRAWLER_MAX_INPUT_BYTES)
+    return CleanOptions(
+        max_bytes=settings.CRAWLER_MAX_INPUT_BYTES, extract_timeout=settings.CRAWLER_EXTRACT_TIMEOUT
+    )
+
+
+def worker_memory_limit() -> int | None:
+    """The cleaning worker's address-space cap in bytes, or None."""
+    mb = int(settings.CRAWLER_WORKER_MEMORY_MB)
+    return mb * 1024 * 1024 if mb > 0 else None
 
 
 def _line_of(text: str, name: str, needle: str | None = None) -> int:
@@ -122,13 +130,19 @@ def _source(name: str, raw: dict[str, Any], root: Path) -> Source:
             XPath(expression)
         except XPathSyntaxError as exc:
             raise ConfigError(f"prune_xpath: bad XPath {expression!r}: {exc}") from None
+    timeout = raw.get("extract_timeout", settings.CRAWLER_EXTRACT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+        raise ConfigError(f"extract_timeout: must be a number of seconds >= 0, got {timeout!r}")
     return Source(
         name=name,
         kind=kind,
         paths=[str((root / p).resolve()) for p in paths],
         description=str(raw.get("description", "")),
         clean=CleanOptions(
-            rules=rules, prune_xpath=prune, max_bytes=settings.CRAWLER_MAX_INPUT_BYTES
+            rules=rules,
+            prune_xpath=prune,
+            max_bytes=settings.CRAWLER_MAX_INPUT_BYTES,
+            extract_timeout=float(timeout),
         ),
     )
 

@@ -10,7 +10,7 @@ import sqlite3
 
 from sqlite_utils import Database
 
-from cleaners.clean import Cleaned, CleanOptions, clean
+from cleaners.clean import Cleaned, CleanOptions
 from cleaners.errors import Rejected
 from cleaners.fingerprint import (
     DedupConfig,
@@ -20,6 +20,7 @@ from cleaners.fingerprint import (
     shingles,
     signature,
 )
+from cleaners.worker import Cleaner, CleanFailed, InProcessCleaner
 from crawler.items import Article, RawPage
 from crawler.report import RunReport
 from db.store import Outcome, already_recorded, record, store_articles
@@ -87,11 +88,13 @@ class Ingest:
         config: DedupConfig,
         *,
         near: bool = True,
+        cleaner: Cleaner | None = None,
     ) -> None:
         self.db = db
         self.report = report
         self.config = config
         self.near = near
+        self.cleaner: Cleaner = cleaner or InProcessCleaner()
 
     def reject(self, page: RawPage, state: str, reason: str, detail: str = "") -> list[Outcome]:
         """Record an input that cannot become an article (`rejected` or `failed`) with its reason."""
@@ -123,7 +126,7 @@ class Ingest:
             return []
         self.report.inputs += 1
         try:
-            cleaned = clean(
+            cleaned = self.cleaner.clean(
                 page.body,
                 kind=page.content_type,
                 declared_encoding=page.encoding,
@@ -133,6 +136,8 @@ class Ingest:
             articles = build_articles(page, cleaned, self.config)
         except Rejected as exc:
             return self.reject(page, "rejected", exc.reason, exc.detail)
+        except CleanFailed as exc:
+            return self.reject(page, "failed", exc.reason, exc.detail)
         except (sqlite3.Error, KeyboardInterrupt, MemoryError):
             raise
         except Exception as exc:  # a cleaner bug or a library failure on hostile input

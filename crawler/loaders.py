@@ -20,8 +20,16 @@ from pathlib import Path
 
 from cleaners.clean import CleanOptions
 from cleaners.errors import BAD_GZIP, TOO_LARGE, Rejected
+from cleaners.worker import make_cleaner
 from crawler import settings
-from crawler.config import Source, dedup_config, default_options, load_sources, source_for_paths
+from crawler.config import (
+    Source,
+    dedup_config,
+    default_options,
+    load_sources,
+    source_for_paths,
+    worker_memory_limit,
+)
 from crawler.core import Ingest
 from crawler.items import RawPage
 from crawler.report import RunReport
@@ -229,15 +237,18 @@ def load(
         check_config(db, config, db_path)
         report = RunReport(source=name)
         report.run_id = start_run(db, name, "load " + " ".join(map(display, paths)))
-        ingest = Ingest(db, report, config, near=near)
+        cleaner = make_cleaner(options, memory_limit=worker_memory_limit())
+        ingest = Ingest(db, report, config, near=near, cleaner=cleaner)
         try:
             load_files(ingest, paths, options, progress)
         except BaseException as exc:
+            cleaner.close()
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             report.close(status)
             with contextlib.suppress(Exception):  # the database itself may be what failed
                 finish_run(db, report.run_id, status, report.as_dict())
             raise
+        cleaner.close()
         report.close("finished")
         finish_run(db, report.run_id, "finished", report.as_dict())
         return report

@@ -13,7 +13,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from cleaners.clean import CleanOptions
-from crawler.config import dedup_config, load_sources
+from cleaners.worker import make_cleaner
+from crawler.config import dedup_config, default_options, load_sources, worker_memory_limit
 from crawler.core import Ingest
 from crawler.items import RawPage
 from crawler.report import RunReport
@@ -58,7 +59,7 @@ class StorePipeline:
         self.sources_file = settings.get("CRAWLER_SOURCES_FILE")
         self.near = settings.getbool("DEDUP_ENABLED", True)
         self.ingest: Ingest | None = None
-        self.options = CleanOptions()
+        self.options: CleanOptions = default_options()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -75,7 +76,8 @@ class StorePipeline:
         check_config(db, config)
         report = RunReport(source=name)
         report.run_id = start_run(db, name, f"scrapy crawl {name}")
-        self.ingest = Ingest(db, report, config, near=self.near)
+        cleaner = make_cleaner(self.options, memory_limit=worker_memory_limit())
+        self.ingest = Ingest(db, report, config, near=self.near, cleaner=cleaner)
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, RawPage) or self.ingest is None:
@@ -91,6 +93,7 @@ class StorePipeline:
     def close_spider(self) -> None:
         if self.ingest is None:
             return
+        self.ingest.cleaner.close()
         report = self.ingest.report
         report.close("finished")
         finish_run(self.ingest.db, report.run_id, "finished", report.as_dict())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cleaners import errors
+from cleaners import errors, worker
 from crawler import loaders
 from crawler.cli import cli
 from crawler.config import load_sources
@@ -45,7 +45,7 @@ def test_every_ledger_reason_is_documented() -> None:
         loaders.UNREADABLE,
         loaders.UNSUPPORTED_TYPE,
     }
-    reasons.add("clean_error")
+    reasons |= {"clean_error", worker.CLEAN_CRASHED, "origin_conflict"}
     for reason in reasons:
         assert f"`{reason}`" in SCHEMA, reason
 

@@ -89,6 +89,14 @@ def test_two_concurrent_loads_store_each_text_once(tmp_path: Path) -> None:
     check_ledger(db)
 
 
+def _recorded(db: Path) -> int:
+    """Ledger rows so far (0 while the database is still being created)."""
+    try:
+        return int(query(db, "SELECT count(*) FROM pages")[0][0])  # type: ignore[call-overload]
+    except sqlite3.OperationalError:  # no file or no tables yet
+        return 0
+
+
 def test_kill_9_then_rerun_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "corpus", 300)
     db = tmp_path / "killed.db"
@@ -96,7 +104,7 @@ def test_kill_9_then_rerun_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         time.sleep(0.2)
-        if db.exists() and query(db, "SELECT count(*) FROM pages")[0][0] >= 40:  # type: ignore[operator]
+        if _recorded(db) >= 40:
             break
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
@@ -120,18 +128,18 @@ def test_a_rebuild_with_other_settings_stops_a_running_load(
     from db.dedup import rebuild
 
     corpus = write_corpus(tmp_path / "corpus", 12)
-    real_clean = crawler.core.clean
+    real_build = crawler.core.build_articles
     calls = {"n": 0}
 
-    def clean_then_rebuild(*args: object, **kwargs: object) -> object:
+    def build_then_rebuild(*args: object, **kwargs: object) -> object:
         calls["n"] += 1
         if calls["n"] == 5:  # another process rebuilds the index with other settings
             other = connect(str(db_path))
             rebuild(other, DedupConfig(bands=16, rows=8))
             other.close()
-        return real_clean(*args, **kwargs)  # type: ignore[arg-type]
+        return real_build(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(crawler.core, "clean", clean_then_rebuild)
+    monkeypatch.setattr(crawler.core, "build_articles", build_then_rebuild)
     result = run_cli("load", str(corpus))
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()

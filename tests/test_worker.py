@@ -1,0 +1,138 @@
+"""Cleaning in a worker process: deadlines, crashes, recycling, and pages nested too deep."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from cleaners.clean import CleanOptions, clean
+from cleaners.errors import EXTRACT_TIMEOUT, TOO_DEEP, Rejected
+from cleaners.worker import CLEAN_CRASHED, CleanFailed, WorkerCleaner
+from tests.conftest import SEED_ARTICLE, check_ledger, query
+
+# Real hostile input, no fault injection: trafilatura needs several seconds for this 400 kB page.
+SLOW_PAGE = ("<html><body><article>" + "<p>word " * 50_000 + "</article></body></html>").encode()
+PARAGRAPH = "<p>" + "A real paragraph of article text that the cleaner should keep. " * 5 + "</p>"
+
+
+def nested(depth: int) -> bytes:
+    body = "<article><h1>Deep</h1>" + PARAGRAPH + "</article>"
+    return f"<html><body>{'<div>' * depth}{body}{'</div>' * depth}</body></html>".encode()
+
+
+def _clean(cleaner: WorkerCleaner, body: bytes, timeout: float = 30.0) -> object:
+    options = CleanOptions(extract_timeout=timeout)
+    return cleaner.clean(body, kind=None, declared_encoding=None, url=None, options=options)
+
+
+def test_a_slow_page_is_killed_at_its_deadline_and_the_run_goes_on(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a-slow.html").write_bytes(SLOW_PAGE)
+    (folder / "b-good.txt").write_bytes(SEED_ARTICLE.read_bytes())
+    monkeypatch.setattr("crawler.settings.CRAWLER_EXTRACT_TIMEOUT", 1.0)
+    started = time.monotonic()
+    result = run_cli("load", str(folder))
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    rows = query(db_path, "SELECT origin, state, reason, detail FROM pages ORDER BY origin")
+    assert [(Path(str(o)).name, s, r) for o, s, r, _d in rows] == [
+        ("a-slow.html", "rejected", EXTRACT_TIMEOUT),
+        ("b-good.txt", "stored", None),
+    ]
+    assert "within 1s" in str(rows[0][3])
+    assert "extract_timeout 1" in result.output
+    assert elapsed < 20  # the slow page alone would take several seconds more than its deadline
+    check_ledger(db_path)
+
+
+def test_the_deadline_comes_from_the_source(tmp_path: Path) -> None:
+    from crawler.config import load_sources
+
+    sources = tmp_path / "seeds" / "sources.toml"
+    sources.parent.mkdir()
+    sources.write_text('[sources.slowsite]\nkind = "files"\nextract_timeout = 2.5\n', "utf-8")
+    assert load_sources(sources)["slowsite"].clean.extract_timeout == 2.5
+
+
+def test_a_worker_that_dies_fails_the_input_and_a_new_one_takes_over() -> None:
+    with WorkerCleaner() as cleaner:
+        _clean(cleaner, SEED_ARTICLE.read_bytes())  # the worker is up
+        assert cleaner._process is not None
+        pid = cleaner._process.pid
+        assert pid is not None
+        killer = threading.Timer(0.5, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        with pytest.raises(CleanFailed) as failed:
+            _clean(cleaner, SLOW_PAGE)
+        killer.join()
+        assert failed.value.reason == CLEAN_CRASHED
+        assert "exit code -9" in failed.value.detail
+        cleaned = _clean(cleaner, SEED_ARTICLE.read_bytes())
+        assert cleaner.restarts == 1
+        assert cleaner._process is not None and cleaner._process.pid != pid
+    assert cleaned == clean(SEED_ARTICLE.read_bytes())
+
+
+def test_a_timeout_in_the_worker_does_not_leave_it_running() -> None:
+    with WorkerCleaner() as cleaner:
+        with pytest.raises(Rejected) as rejected:
+            _clean(cleaner, SLOW_PAGE, timeout=0.5)
+        assert rejected.value.reason == EXTRACT_TIMEOUT
+        assert cleaner._process is None  # killed and reaped; the next input starts a fresh one
+        assert _clean(cleaner, SEED_ARTICLE.read_bytes()) is not None
+
+
+def test_workers_are_recycled_and_give_the_same_results() -> None:
+    pages = [
+        SEED_ARTICLE.read_bytes(),
+        nested(5),
+        SEED_ARTICLE.read_bytes().replace(b"2025", b"2026"),
+    ]
+    pids = set()
+    with WorkerCleaner(max_pages=2) as cleaner:
+        for body in pages * 2:
+            assert _clean(cleaner, body) == clean(body)
+            assert cleaner._process is not None
+            pids.add(cleaner._process.pid)
+        assert cleaner.restarts == 2
+    assert len(pids) == 3
+
+
+def test_nesting_past_the_parser_limit_is_reparsed_and_reported() -> None:
+    cleaned = clean(nested(300), kind="html")  # libxml2 stops at 255 levels by default
+    assert cleaned.entries[0].text.startswith("A real paragraph")
+    assert cleaned.fired["deep_tree_reparsed"] == 1
+    assert "deep_tree_reparsed" not in clean(nested(100), kind="html").fired
+
+
+def test_nesting_past_the_huge_tree_limit_is_rejected_too_deep() -> None:
+    with pytest.raises(Rejected) as rejected:
+        clean(nested(3000), kind="html")
+    assert rejected.value.reason == TOO_DEEP
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_a_page_past_the_worker_memory_cap_ends_recorded_and_the_next_page_works() -> None:
+    big = (
+        "<html><body>" + "<div><p>some words here</p></div>" * 400_000 + "</body></html>"
+    ).encode()
+    probe = WorkerCleaner()
+    _clean(probe, SEED_ARTICLE.read_bytes())
+    assert probe._process is not None
+    status = Path(f"/proc/{probe._process.pid}/status").read_text()
+    probe.close()
+    vm_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmSize")))
+    with WorkerCleaner(memory_limit=(vm_kb + 80_000) * 1024) as cleaner:
+        with pytest.raises((Rejected, CleanFailed)):  # the parser cannot allocate a 13 MB tree
+            _clean(cleaner, big)
+        assert _clean(cleaner, SEED_ARTICLE.read_bytes()) == clean(SEED_ARTICLE.read_bytes())
