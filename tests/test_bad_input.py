@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -163,4 +164,98 @@ def test_file_names_that_are_not_utf8_are_loaded_and_named_with_escapes(
     assert query(db_path, "SELECT state, reason FROM pages WHERE run_id = 2") == [
         ("unchanged", "same_content")
     ]
+    check_ledger(db_path)
+
+
+KOREAN_2 = (
+    "부산의 저녁은 조용하다. 바닷가를 따라 걷는 사람들이 천천히 지나가고, 어선들이 항구로 돌아왔다. "
+    * 4
+)
+JAPANESE = "東京の朝は忙しい。駅には通勤する人々が長い列を作り、店主たちは店の扉を開けた。" * 4
+FRENCH = "Le café est très apprécié à Paris, où les habitants se retrouvent après le travail. " * 4
+
+
+def test_wrong_charsets_and_mojibake_are_decoded_right_or_rejected(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "enc"
+    folder.mkdir()
+    page = '<html><head><meta charset="{}"><title>T</title></head><body><article><p>{}</p></article></body></html>'
+    # labelled Latin-1, really CP949: the label is overruled
+    (folder / "a-cp949-labelled-latin1.html").write_bytes(
+        page.format("iso-8859-1", KOREAN).encode("cp949")
+    )
+    # labelled UTF-8, really Shift_JIS: strict UTF-8 fails, the label fails, detection decides
+    (folder / "b-sjis-labelled-utf8.html").write_bytes(
+        page.format("utf-8", JAPANESE).encode("shift_jis")
+    )
+    # UTF-8 shown as Latin-1 and saved as UTF-8 again (double-encoded): one layer is undone
+    (folder / "c-double-encoded.txt").write_bytes(
+        KOREAN_2.encode("utf-8").decode("latin-1").encode("utf-8")
+    )
+    (folder / "d-double-encoded-fr.txt").write_bytes(
+        FRENCH.encode("utf-8").decode("cp1252").encode("utf-8")
+    )
+    # double-encoded through a lossy step (undefined bytes became U+FFFD): cannot be undone
+    (folder / "e-lossy-mojibake.txt").write_bytes(
+        KOREAN.encode("utf-8").decode("cp1252", errors="replace").encode("utf-8")
+    )
+    # mostly replacement characters
+    (folder / "f-replacement.txt").write_bytes(("\ufffd" * 30 + " ok ").encode("utf-8") * 20)
+    result = run_cli("load", str(folder))
+    assert result.exit_code == 0, result.output
+    assert ledger(db_path) == {
+        "a-cp949-labelled-latin1.html": ("stored", None),
+        "b-sjis-labelled-utf8.html": ("stored", None),
+        "c-double-encoded.txt": ("stored", None),
+        "d-double-encoded-fr.txt": ("stored", None),
+        "e-lossy-mojibake.txt": ("rejected", "bad_encoding"),
+        "f-replacement.txt": ("rejected", "bad_encoding"),
+    }
+    texts = {
+        Path(str(o)).name: str(t) for o, t in query(db_path, "SELECT origin, text FROM articles")
+    }
+    assert texts["a-cp949-labelled-latin1.html"].startswith("서울의 아침은 분주하다")
+    assert texts["b-sjis-labelled-utf8.html"].startswith("東京の朝は忙しい")
+    assert texts["c-double-encoded.txt"].startswith("부산의 저녁은 조용하다")
+    assert texts["d-double-encoded-fr.txt"].startswith("Le café est très apprécié")
+    detail = query(db_path, "SELECT detail FROM pages WHERE origin LIKE '%e-lossy-mojibake.txt'")
+    assert "mojibake" in str(detail[0][0])
+    check_ledger(db_path)
+
+
+def test_hostile_html_ends_recorded_within_its_deadline(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_worker import SLOW_PAGE, nested
+
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    (folder / "a-binary.html").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 200)
+    (folder / "b-deep.html").write_bytes(nested(3000))
+    (folder / "c-deep-but-readable.html").write_bytes(nested(300))
+    (folder / "d-nul.html").write_bytes(
+        b"<html><body><article><p>"
+        + b"Null bytes\x00 inside a page must not reach the database. " * 5
+        + b"</p></article></body></html>"
+    )
+    (folder / "e-30mb.html").write_bytes(b"<html><body>" + b"<p>x</p>" * 3_800_000)
+    (folder / "f-slow.html").write_bytes(SLOW_PAGE)
+    (folder / "g-empty.html").write_bytes(b"")
+    monkeypatch.setattr("crawler.settings.CRAWLER_EXTRACT_TIMEOUT", 5.0)
+    started = time.monotonic()
+    result = run_cli("load", str(folder))
+    assert time.monotonic() - started < 30
+    assert result.exit_code == 0, result.output
+    assert ledger(db_path) == {
+        "a-binary.html": ("rejected", "not_text"),
+        "b-deep.html": ("rejected", "too_deep"),
+        "c-deep-but-readable.html": ("stored", None),
+        "d-nul.html": ("stored", None),
+        "e-30mb.html": ("rejected", "too_large"),
+        "f-slow.html": ("rejected", "extract_timeout"),
+        "g-empty.html": ("rejected", "empty"),
+    }
+    assert query(db_path, "SELECT count(*) FROM articles WHERE instr(text, char(0)) > 0") == [(0,)]
+    assert "deep_tree_reparsed 1" in result.output
     check_ledger(db_path)

@@ -17,8 +17,8 @@ from cleaners.errors import EXTRACT_TIMEOUT, TOO_DEEP, Rejected
 from cleaners.worker import CLEAN_CRASHED, CleanFailed, WorkerCleaner
 from tests.conftest import SEED_ARTICLE, check_ledger, query
 
-# Real hostile input, no fault injection: trafilatura needs several seconds for this 400 kB page.
-SLOW_PAGE = ("<html><body><article>" + "<p>word " * 50_000 + "</article></body></html>").encode()
+# Real hostile input, no fault injection: trafilatura needs over ten seconds for this 800 kB page.
+SLOW_PAGE = ("<html><body><article>" + "<p>word " * 100_000 + "</article></body></html>").encode()
 PARAGRAPH = "<p>" + "A real paragraph of article text that the cleaner should keep. " * 5 + "</p>"
 
 
