@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from copy import copy
+
 from cleaners.clean import clean
 from cleaners.dates import date_from_url, parse_byline, parse_datetime_text, parse_iso
 
@@ -124,3 +126,45 @@ def test_extraction_keeps_what_trafilatura_keeps_on_the_same_page() -> None:
     for line in str(getattr(reference, "text", "")).splitlines():
         if line.strip() != entry.title:  # the headline moves to `title`
             assert line.strip() in entry.text
+
+
+def test_per_source_prune_xpath_leaves_trafilatura_untouched() -> None:
+    import trafilatura.htmlprocessing
+    import trafilatura.xpaths
+
+    from cleaners.clean import CleanOptions
+
+    snapshot = {
+        name: copy(getattr(module, name))  # shallow: no entries added or removed
+        for module in (trafilatura.xpaths, trafilatura.htmlprocessing)
+        for name in dir(module)
+        if name.isupper() and isinstance(getattr(module, name), list | set | dict | tuple)
+    }
+    promo = "<div class='promo'><p>Subscribe today and get three months of the paper for free, plus our weekly puzzle.</p></div>"
+    body = "".join(f"<p>{p}</p>" for p in PARAGRAPHS_EN) + promo
+    pruned = clean(
+        page(body), kind="html", options=CleanOptions(prune_xpath=["//div[@class='promo']"])
+    )
+    assert "Subscribe today" not in pruned.entries[0].text
+    assert PARAGRAPHS_EN[-1] in pruned.entries[0].text
+    assert "Subscribe today" in clean(page(body), kind="html").entries[0].text  # others unaffected
+    for module in (trafilatura.xpaths, trafilatura.htmlprocessing):
+        for name in dir(module):
+            if name in snapshot:
+                assert getattr(module, name) == snapshot[name], name
+
+
+def test_titles_come_from_markup_without_the_site_name() -> None:
+    body = "".join(f"<p>{p}</p>" for p in PARAGRAPHS_EN)
+    og = '<meta property="og:title" content="Council approves transit budget">'
+    assert clean(page(body, og), kind="html").entries[0].title == "Council approves transit budget"
+    titled = page(body).replace(
+        b"<title>Budget news</title>", b"<title>Transit budget passes | City Herald</title>"
+    )
+    titled = titled.replace(
+        b"<h1>Budget news</h1>", b"<h1>Transit budget passes</h1><h1>Related</h1>"
+    )
+    site = b'<meta property="og:site_name" content="City Herald">'
+    entry = clean(titled.replace(b"</head>", site + b"</head>"), kind="html").entries[0]
+    assert entry.title == "Transit budget passes"
+    assert entry.metadata["sitename"] == "City Herald"
