@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from copy import copy
 
+import pytest
+
 from cleaners.clean import clean
 from cleaners.dates import date_from_url, parse_byline, parse_datetime_text, parse_iso
 
@@ -168,3 +170,21 @@ def test_titles_come_from_markup_without_the_site_name() -> None:
     entry = clean(titled.replace(b"</head>", site + b"</head>"), kind="html").entries[0]
     assert entry.title == "Transit budget passes"
     assert entry.metadata["sitename"] == "City Herald"
+
+
+def test_very_large_pages_use_trafilaturas_fast_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cleaners.extract
+
+    seen: list[bool] = []
+    real = cleaners.extract.bare_extraction
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(bool(kwargs["fast"]))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cleaners.extract, "bare_extraction", spy)
+    body = "".join(f"<p>{p}</p>" for p in PARAGRAPHS_EN)
+    clean(page(body), kind="html")
+    filler = "<div hidden>" + "padding " * 300_000 + "</div>"  # 2.4 million characters
+    clean(page(body + filler), kind="html")
+    assert seen == [False, True]

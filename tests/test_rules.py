@@ -12,6 +12,7 @@ BODY = [
     "Several residents left a comment during the hearing, and one read a legal disclaimer aloud.",
     "독자 댓글과 좋아요 수가 늘었다는 점은 이 기사에서 다루는 조사 결과의 일부일 뿐이다.",
     "면책 조항이라는 단어가 문장 중간에 나오더라도 본문 문장은 지워지면 안 된다는 점을 확인한다.",
+    "The company's share price rose after it said affiliate links now bring in a third of revenue.",
 ]
 
 
@@ -40,6 +41,12 @@ def test_body_sentences_that_mention_widget_words_survive() -> None:
         ("Copyright © 2025 Example Media. All rights reserved.", "copyright_line"),
         ("版权所有，未经授权不得转载", "copyright_line"),
         ("無断転載を禁じます。", "copyright_line"),
+        ("スポンサーリンク", "advertisement_label"),
+        ("Sponsored content", "advertisement_label"),
+        ("Was this article helpful?", "feedback_prompt"),
+        ("¿Te ha resultado útil esta noticia?", "feedback_prompt"),
+        ("この記事は役に立ちましたか？", "feedback_prompt"),
+        ("This article was machine translated from Spanish.", "machine_translation_notice"),
     ],
 )
 def test_widget_and_copyright_lines_go_anywhere(noise: str, rule: str) -> None:
@@ -187,9 +194,33 @@ def test_stacked_bylines_keep_the_first_date() -> None:
         ("点击进入专题：2025年两会", "topic_link", None),
         ("박지은 기자 jieun@example.co.kr", "reporter_byline", ("author", "박지은")),
         ("▶ 관련기사", "related_articles_label", None),
+        (
+            "本文為作者親身體驗，非業配文，文中提及的店家皆為自費消費。",
+            "sponsorship_disclosure",
+            None,
+        ),
+        ("※本記事にはプロモーションが含まれています。", "sponsorship_disclosure", None),
+        (
+            "이 포스팅은 쿠팡 파트너스 활동의 일환으로, 일정액의 수수료를 제공받습니다.",
+            "sponsorship_disclosure",
+            None,
+        ),
+        (
+            "This post may contain affiliate links. I may earn a small commission.",
+            "sponsorship_disclosure",
+            None,
+        ),
+        ("Dieser Artikel enthält Affiliate-Links.", "sponsorship_disclosure", None),
+        ("Recibe cada mañana las noticias más importantes de la región.", "newsletter_pitch", None),
+        ("Get the latest stories delivered to your inbox every morning.", "newsletter_pitch", None),
+        (
+            "© 2025 El Faro. Todos los derechos reservados. Queda prohibida la reproducción total o parcial de este contenido sin autorización expresa del editor.",
+            "copyright_notice",
+            None,
+        ),
     ],
 )
-def test_trailing_cjk_boilerplate(noise: str, rule: str, field: tuple[str, str] | None) -> None:
+def test_trailing_boilerplate(noise: str, rule: str, field: tuple[str, str] | None) -> None:
     cleaned = apply_rules([*BODY, noise], default_rules())
     assert cleaned.lines == BODY
     assert cleaned.fired == {rule: 1}
