@@ -8,6 +8,7 @@ ended `failed` (retryable: see the report); 130 interrupted (Ctrl-C / SIGTERM).
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sqlite3
@@ -163,6 +164,35 @@ def dedup_rebuild(db_path: str) -> None:
     except sqlite3.Error as exc:
         fail(f"database error: {exc}")
     click.echo(f"re-indexed {n} articles with the current dedup configuration")
+
+
+@dedup_group.command("explain")
+@click.argument("target")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the ledger rows as JSON.")
+@verbose_option
+def dedup_explain(target: str, db_path: str, as_json: bool) -> None:
+    """Why an input is (or is not) stored: its ledger rows, with the article each duplicate matched.
+
+    TARGET is a path as given to `crawler load`, a file path, or a URL. Example:
+    crawler dedup explain seeds/documents/004_34bd77d5f75da4ac.txt
+    """
+    from db import explain as ledger
+
+    try:
+        db = connect(db_path, must_exist=True)
+        try:
+            entries = ledger.explain(db, target)
+        finally:
+            db.close()
+    except DatabaseError as exc:
+        fail(str(exc))
+    if not entries:
+        fail(f"no ledger row for {target} in {db_path}")
+    if as_json:
+        click.echo(json.dumps(ledger.as_json(entries), ensure_ascii=False, indent=2))
+    else:
+        click.echo(ledger.render(target, entries))
 
 
 def main() -> None:

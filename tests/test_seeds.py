@@ -271,3 +271,34 @@ def test_a_revision_that_copies_another_article_is_a_duplicate(
         ("stored", "updated")
     ]
     check_ledger(db_path)
+
+
+def test_dedup_explain_answers_why_an_article_is_missing(
+    run_cli: Callable[..., Result], loaded: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy.txt"
+    copy.write_text(
+        SEED_ARTICLE.read_text("utf-8").replace(
+            "놀라운 수익을 가져다주어", "엄청난 수익을 안겨주어"
+        ),
+        "utf-8",
+    )
+    assert run_cli("load", str(copy)).exit_code == 0
+    result = run_cli("dedup", "explain", str(copy))
+    assert result.exit_code == 0, result.output
+    assert "duplicate (near), similarity 0.99" in result.output
+    assert str(SEED_ARTICLE) in result.output and TITLE_004 in result.output
+    as_json = run_cli("dedup", "explain", str(copy), "--json")
+    (row,) = json.loads(as_json.output)
+    assert (row["state"], row["reason"]) == ("duplicate", "near")
+    assert row["duplicate_of"]["origin"] == str(SEED_ARTICLE)
+    # a listing by its path: every entry; a URL it was stored under works too
+    listing = json.loads(run_cli("dedup", "explain", str(SEED_LISTING), "--json").output)
+    assert [r["state"] for r in listing] == ["stored"] * 10
+    by_url = run_cli("dedup", "explain", listing[0]["url"], "--json")
+    assert json.loads(by_url.output)[0]["origin"] == f"{SEED_LISTING}#1"
+    missing = run_cli("dedup", "explain", "https://example.com/never-seen")
+    assert missing.exit_code == 1
+    assert missing.output.strip() == (
+        f"crawler: error: no ledger row for https://example.com/never-seen in {loaded}"
+    )
