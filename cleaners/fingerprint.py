@@ -1,7 +1,8 @@
 """Fingerprints for deduplication: canonical URL, normalised-text hash, MinHash signature.
 
 Everything here is deterministic across processes and machines: no Python `hash()`, a fixed seed,
-SHA-1-based shingle hashing (datasketch's default) and little-endian bytes for band keys.
+vectorised 64-bit shingle hashing of UTF-32-LE code points (see `shingle_hashes`), datasketch's
+MinHash permutations, and little-endian bytes for band keys.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
+from functools import cache
 from importlib.metadata import version
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -43,7 +45,7 @@ class DedupConfig:
     rows: int = 6
     threshold: float = 0.8  # on the exact Jaccard of shingle sets, verified per candidate
     min_shingles: int = 50  # below this, near-dup detection is skipped (exact-only), and recorded
-    hash_scheme: str = "sha1_32+blake2b64-le"
+    hash_scheme: str = "fnv64-splitmix64-utf32le-low32+affine32+blake2b64-le"
     datasketch_version: str = version("datasketch")
 
     def __post_init__(self) -> None:
@@ -106,10 +108,69 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def signature(shingle_set: set[str], config: DedupConfig) -> list[int]:
-    """MinHash hash values over the shingles (a minimum: independent of set iteration order)."""
-    mh = MinHash(num_perm=config.num_perm, seed=config.seed)
-    mh.update_batch([s.encode("utf-8") for s in shingle_set])
+_FNV_PRIME = np.uint64(0x100000001B3)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_MAX_HASH = np.uint64((1 << 32) - 1)
+
+
+def shingle_hashes(normalised: str, size: int) -> np.ndarray:
+    """The set of character n-grams of the normalised text as sorted unique 64-bit hashes.
+
+    Vectorised: a polynomial hash of each window of code points, finished with the splitmix64
+    mixer. Code points come from UTF-32-LE bytes, so the result is the same on every machine.
+    """
+    codes = np.frombuffer(normalised.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    n = len(codes)
+    if n == 0:
+        return np.empty(0, dtype=np.uint64)
+    width = min(size, n)
+    count = n - width + 1
+    h = np.zeros(count, dtype=np.uint64)
+    for k in range(width):
+        h = h * _FNV_PRIME + codes[k : k + count]  # wraps modulo 2**64, as intended
+    h ^= h >> np.uint64(30)
+    h *= _MIX1
+    h ^= h >> np.uint64(27)
+    h *= _MIX2
+    h ^= h >> np.uint64(31)
+    return np.unique(h)
+
+
+def hashed_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard of two shingle-hash sets (sorted unique arrays)."""
+    if len(a) == 0 and len(b) == 0:
+        return 1.0
+    common = len(np.intersect1d(a, b, assume_unique=True))
+    return common / (len(a) + len(b) - common)
+
+
+MINHASH_SCHEME = "affine32"  # datasketch's permutation scheme, named so an upgrade cannot change it
+
+
+def _identity(value: int) -> int:
+    return value
+
+
+@cache
+def _template(num_perm: int, seed: int) -> MinHash:
+    """A MinHash whose permutations are reused (they depend only on num_perm and seed)."""
+    return MinHash(num_perm=num_perm, seed=seed, hashfunc=_identity, scheme=MINHASH_SCHEME)
+
+
+def signature(hashes: np.ndarray, config: DedupConfig) -> list[int]:
+    """datasketch MinHash values of a shingle-hash set, fed the low 32 bits of each hash (the
+    hashing is ours and vectorised; the permutations and their arithmetic are datasketch's)."""
+    template = _template(config.num_perm, config.seed)
+    mh = MinHash(
+        num_perm=config.num_perm,
+        seed=config.seed,
+        hashfunc=_identity,
+        permutations=template.permutations,
+        scheme=template.scheme,
+    )
+    if len(hashes):
+        mh.update_batch((hashes & _MAX_HASH).tolist())
     return [int(v) for v in mh.hashvalues]
 
 

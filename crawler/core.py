@@ -17,7 +17,7 @@ from cleaners.fingerprint import (
     canonical_url,
     content_hash,
     normalise_text,
-    shingles,
+    shingle_hashes,
     signature,
 )
 from cleaners.worker import Cleaner, CleanFailed, InProcessCleaner
@@ -53,8 +53,8 @@ def build_articles(page: RawPage, cleaned: Cleaned, config: DedupConfig) -> list
     for n, entry in enumerate(cleaned.entries, start=1):
         normalised = normalise_text(entry.text)
         digest = content_hash(normalised)
-        shingle_set = shingles(normalised, config.shingle_size)
-        sig = signature(shingle_set, config) if len(shingle_set) >= config.min_shingles else None
+        hashes = shingle_hashes(normalised, config.shingle_size)
+        sig = signature(hashes, config) if len(hashes) >= config.min_shingles else None
         metadata = dict(entry.metadata)
         if sig is None:
             metadata["dedup"] = "exact_only"

@@ -38,6 +38,8 @@ def connect(
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: the band index stays hot at scale
+        conn.execute("PRAGMA mmap_size=268435456")  # reads of a large index without syscalls
     except (sqlite3.Error, OSError) as exc:
         raise DatabaseError(f"cannot open database {target}: {exc}") from None
     db = Database(conn, execute_plugins=False)

@@ -14,9 +14,9 @@ from sqlite_utils import Database
 from cleaners.fingerprint import (
     DedupConfig,
     band_keys,
-    jaccard,
+    hashed_jaccard,
     normalise_text,
-    shingles,
+    shingle_hashes,
     signature,
 )
 from db.connect import write_transaction
@@ -91,9 +91,13 @@ def find_near_duplicate(
         [*params, exclude],
     ).fetchall()
     best: NearMatch | None = None
-    mine = shingles(normalise_text(text), config.shingle_size) if rows else set()
+    if not rows:
+        return None
+    mine = shingle_hashes(normalise_text(text), config.shingle_size)
     for article_id, stored_text, _shared in rows:
-        score = jaccard(mine, shingles(normalise_text(stored_text), config.shingle_size))
+        score = hashed_jaccard(
+            mine, shingle_hashes(normalise_text(stored_text), config.shingle_size)
+        )
         if score >= config.threshold and (
             best is None
             or score > best.similarity
@@ -122,9 +126,9 @@ def rebuild(db: Database, config: DedupConfig, batch: int = 500) -> int:
         cursor = db.conn.execute("SELECT id, text FROM articles ORDER BY id")
         while rows := cursor.fetchmany(batch):
             for article_id, text in rows:
-                shingle_set = shingles(normalise_text(text), config.shingle_size)
-                if len(shingle_set) >= config.min_shingles:
-                    insert_keys(db, article_id, band_keys(signature(shingle_set, config), config))
+                hashes = shingle_hashes(normalise_text(text), config.shingle_size)
+                if len(hashes) >= config.min_shingles:
+                    insert_keys(db, article_id, band_keys(signature(hashes, config), config))
                     count += 1
         db.conn.executemany(
             "INSERT INTO meta(key, value) VALUES (?, ?)", sorted(config.pinned().items())
