@@ -143,6 +143,60 @@ def load_cmd(
     sys.exit(EXIT_FAILURES if report.states.get("failed") else EXIT_OK)
 
 
+@cli.command("crawl")
+@click.argument("name")
+@db_option
+@click.option(
+    "--sources",
+    "sources_file",
+    default=None,
+    help=f"Sources file [default: {settings.CRAWLER_SOURCES_FILE} in the current folder].",
+)
+@verbose_option
+def crawl_cmd(name: str, db_path: str, sources_file: str | None) -> None:
+    """Crawl one configured web source (sitemap, feed or links) into the database.
+
+    Example: crawler crawl example_news --db data/articles.db
+    """
+    import os
+
+    from crawler.config import load_sources
+
+    path = sources_file or settings.CRAWLER_SOURCES_FILE
+    if sources_file is not None and not os.path.exists(sources_file):
+        fail(f"sources file not found: {sources_file}", EXIT_USAGE)
+    try:
+        sources = load_sources(path)
+    except ConfigError as exc:
+        fail(str(exc))
+    source = sources.get(name)
+    if source is None or source.web is None:
+        web = sorted(n for n, s in sources.items() if s.web is not None)
+        fail(
+            f"no web source named {name!r} in {path} (configured: {', '.join(web) or 'none'})",
+            EXIT_USAGE,
+        )
+    os.environ["CRAWLER_SOURCES_FILE"] = path  # read when the spider module is imported
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.utils.project import get_project_settings
+
+    scrapy_settings = get_project_settings()
+    scrapy_settings.set("CRAWLER_DB", db_path)
+    scrapy_settings.set("CRAWLER_SOURCES_FILE", path)
+    scrapy_settings.set(
+        "LOG_LEVEL", "DEBUG" if logging.getLogger().level <= logging.DEBUG else "WARNING"
+    )
+    process = CrawlerProcess(scrapy_settings, install_root_handler=False)
+    crawler = process.create_crawler(name)
+    process.crawl(crawler)
+    process.start()
+    report = getattr(crawler, "run_report", None)
+    if report is None:
+        fail(f"crawl of {name} did not start (see the log with -v)")
+    click.echo(report.render())
+    sys.exit(EXIT_FAILURES if report.states.get("failed") else EXIT_OK)
+
+
 @cli.group("dedup")
 def dedup_group() -> None:
     """Maintain the near-duplicate index."""

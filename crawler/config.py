@@ -15,13 +15,36 @@ from cleaners.fingerprint import DedupConfig
 from cleaners.rules import RuleError, default_rules
 from crawler import settings
 
-KINDS = ("files",)
-_SOURCE_KEYS = {"kind", "description", "paths", "rules", "prune_xpath", "extract_timeout"}
+KINDS = ("files", "sitemap", "feed", "links")
+WEB_KINDS = ("sitemap", "feed", "links")
+_COMMON_KEYS = {"kind", "description", "rules", "prune_xpath", "extract_timeout"}
+_FILES_KEYS = _COMMON_KEYS | {"paths"}
+_WEB_KEYS = _COMMON_KEYS | {
+    "start_urls", "allow", "deny", "articles", "max_pages", "schedule", "revisit_days",
+    "allow_private", "download_delay", "concurrency",
+}  # fmt: skip
+_SOURCE_KEYS = _FILES_KEYS | _WEB_KEYS
 _RULE_KEYS = {"add", "disable"}
 
 
 class ConfigError(ValueError):
     """The sources file is malformed; the message names the file, the line and the problem."""
+
+
+@dataclass
+class Web:
+    """What a web source crawls and how (kinds sitemap, feed, links)."""
+
+    start_urls: list[str]
+    allow: list[str] = field(default_factory=list)  # URL regexes to follow (links) / keep
+    deny: list[str] = field(default_factory=list)  # URL regexes never requested
+    articles: list[str] = field(default_factory=list)  # URL regexes of article pages (links)
+    max_pages: int = 0  # 0 = no cap
+    schedule: str | None = None  # cron expression (used by `crawler run --due`)
+    revisit_days: float = 0  # 0 = a stored article is never refetched
+    allow_private: bool = False
+    download_delay: float = 1.0
+    concurrency: int = 2
 
 
 @dataclass
@@ -31,6 +54,7 @@ class Source:
     paths: list[str] = field(default_factory=list)
     description: str = ""
     clean: CleanOptions = field(default_factory=CleanOptions)
+    web: Web | None = None
 
 
 def dedup_config() -> DedupConfig:
@@ -109,12 +133,15 @@ def load_sources(path: str | Path) -> dict[str, Source]:
 
 
 def _source(name: str, raw: dict[str, Any], root: Path) -> Source:
-    unknown = sorted(set(raw) - _SOURCE_KEYS)
-    if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown key (allowed: {', '.join(sorted(_SOURCE_KEYS))})")
     kind = raw.get("kind")
     if kind not in KINDS:
         raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
+    allowed = _WEB_KEYS if kind in WEB_KINDS else _FILES_KEYS
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]}: unknown key for kind {kind!r} (allowed: {', '.join(sorted(allowed))})"
+        )
     paths = raw.get("paths", [])
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise ConfigError("paths must be a list of strings")
@@ -134,6 +161,7 @@ def _source(name: str, raw: dict[str, Any], root: Path) -> Source:
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
         raise ConfigError(f"extract_timeout: must be a number of seconds >= 0, got {timeout!r}")
     return Source(
+        web=_web(raw) if kind in WEB_KINDS else None,
         name=name,
         kind=kind,
         paths=[str((root / p).resolve()) for p in paths],
@@ -144,6 +172,55 @@ def _source(name: str, raw: dict[str, Any], root: Path) -> Source:
             max_bytes=settings.CRAWLER_MAX_INPUT_BYTES,
             extract_timeout=float(timeout),
         ),
+    )
+
+
+def _strings(raw: dict[str, Any], key: str) -> list[str]:
+    value = raw.get(key, [])
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key}: must be a list of strings")
+    return list(value)
+
+
+def _number(raw: dict[str, Any], key: str, default: float, minimum: float = 0) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise ConfigError(f"{key}: must be a number >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _web(raw: dict[str, Any]) -> Web:
+    start_urls = _strings(raw, "start_urls")
+    if not start_urls:
+        raise ConfigError("start_urls: a web source needs at least one URL")
+    for url in start_urls:
+        if not re.match(r"https?://[^/\s]+", url):
+            raise ConfigError(f"start_urls: {url!r} is not an http(s) URL")
+    patterns = {key: _strings(raw, key) for key in ("allow", "deny", "articles")}
+    for key, values in patterns.items():
+        for pattern in values:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"{key}: bad pattern {pattern!r}: {exc}") from None
+    schedule = raw.get("schedule")
+    if schedule is not None and (not isinstance(schedule, str) or len(schedule.split()) != 5):
+        raise ConfigError(f"schedule: must be a cron expression of 5 fields, got {schedule!r}")
+    allow_private = raw.get("allow_private", False)
+    if not isinstance(allow_private, bool):
+        raise ConfigError("allow_private: must be true or false")
+    return Web(
+        start_urls=start_urls,
+        allow=patterns["allow"],
+        deny=patterns["deny"],
+        articles=patterns["articles"],
+        max_pages=int(_number(raw, "max_pages", 0)),
+        schedule=schedule,
+        revisit_days=_number(raw, "revisit_days", 0),
+        allow_private=allow_private,
+        download_delay=_number(raw, "download_delay", 1.0),
+        concurrency=int(_number(raw, "concurrency", 2, minimum=1)),
     )
 
 

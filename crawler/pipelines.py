@@ -21,6 +21,7 @@ from crawler.report import RunReport
 from db.connect import connect
 from db.dedup import check_config
 from db.runs import finish_run, start_run
+from db.store import Outcome
 
 
 class Duplicate(DropItem):
@@ -75,20 +76,34 @@ class StorePipeline:
         db = connect(self.db_path)
         check_config(db, config)
         report = RunReport(source=name)
-        report.run_id = start_run(db, name, f"scrapy crawl {name}")
+        report.run_id = start_run(db, name, f"crawl {name}")
+        self.crawler.run_report = report  # type: ignore[attr-defined]  # read by `crawler crawl`
         cleaner = make_cleaner(self.options, memory_limit=worker_memory_limit())
         self.ingest = Ingest(db, report, config, near=self.near, cleaner=cleaner)
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, RawPage) or self.ingest is None:
             return item
-        outcomes = self.ingest.process(item, self.options)
+        if item.status is not None and item.status >= 400:
+            outcomes = self._http_error(item)
+        else:
+            outcomes = self.ingest.process(item, self.options)
         if not outcomes:
             raise Repeated(f"already recorded in this run: {item.origin}")
         if any(o.state == "stored" for o in outcomes):
             return item
         first = outcomes[0]
         raise _DROPS[first.state](f"{first.state}: {first.reason or ''} {item.origin}".strip())
+
+    def _http_error(self, item: RawPage) -> list[Outcome]:
+        """4xx: the page is not there (rejected); 5xx and 429: the site failed (retried next run)."""
+        assert self.ingest is not None
+        if self.ingest.repeated(item.origin, item.url):
+            return []
+        self.ingest.report.inputs += 1
+        status = item.status or 0
+        state = "failed" if status >= 500 or status == 429 else "rejected"
+        return self.ingest.reject(item, state, f"http_{status}", f"HTTP {status} from {item.url}")
 
     def close_spider(self) -> None:
         if self.ingest is None:

@@ -66,3 +66,59 @@ def test_the_cli_refuses_a_bad_or_missing_sources_file(
 def test_the_shipped_sources_file_is_valid() -> None:
     sources = load_sources(ROOT / "seeds" / "sources.toml")
     assert sources["seeds"].paths == [str(ROOT / "seeds" / "documents")]
+
+
+def _web(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "sources.toml"
+    path.write_text(f'[sources.site]\nkind = "links"\n{body}', "utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "problem"),
+    [
+        ("", 1, "start_urls: a web source needs at least one URL"),
+        ('start_urls = ["ftp://x.example/"]', 3, "is not an http(s) URL"),
+        ('start_urls = ["https://x.example/"]\narticles = ["/news/("]', 4, "articles: bad pattern"),
+        (
+            'start_urls = ["https://x.example/"]\npaths = ["a"]',
+            4,
+            "paths: unknown key for kind 'links'",
+        ),
+        ('start_urls = ["https://x.example/"]\nschedule = "daily"', 4, "schedule: must be a cron"),
+        ('start_urls = ["https://x.example/"]\nallow_private = "yes"', 4, "allow_private: must be"),
+    ],
+)
+def test_bad_web_sources_are_refused_with_file_line_and_problem(
+    tmp_path: Path, body: str, line: int, problem: str
+) -> None:
+    path = _web(tmp_path, body)
+    with pytest.raises(ConfigError) as refused:
+        load_sources(path)
+    assert str(refused.value).startswith(f"{path}:{line}: source 'site': ")
+    assert problem in str(refused.value)
+
+
+def test_configured_web_sources_are_scrapy_spiders(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "sources.toml"
+    path.write_text(
+        '[sources.news_sitemap]\nkind = "sitemap"\nstart_urls = ["https://news.example/sitemap.xml"]\n'
+        '[sources.news_feed]\nkind = "feed"\nstart_urls = ["https://news.example/rss"]\n'
+        '[sources.news_links]\nkind = "links"\nstart_urls = ["https://news.example/"]\n'
+        'articles = ["/\\\\d{4}/"]\nschedule = "*/30 * * * *"\n',
+        "utf-8",
+    )
+    scrapy = Path(sys.executable).parent / "scrapy"
+    listed = subprocess.run(
+        [str(scrapy), "list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "CRAWLER_SOURCES_FILE": str(path)},
+        check=True,
+    )
+    assert listed.stdout.split() == ["news_feed", "news_links", "news_sitemap"]

@@ -1,0 +1,71 @@
+"""Web sources end to end: the real `crawler crawl` process against the local test site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import check_ledger, crawler_subprocess, query
+from tests.site import serve
+
+
+def sources_file(tmp_path: Path, base: str, kind: str = "sitemap", extra: str = "") -> Path:
+    path = tmp_path / "seeds" / "sources.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = f"{base}/sitemap.xml" if kind == "sitemap" else f"{base}/"
+    path.write_text(
+        f'[sources.testsite]\nkind = "{kind}"\nstart_urls = ["{start}"]\n'
+        f"download_delay = 0\nconcurrency = 4\nallow_private = true\n{extra}",
+        "utf-8",
+    )
+    return path
+
+
+def test_sitemap_crawl_stores_each_article_once_and_obeys_robots(tmp_path: Path) -> None:
+    db = tmp_path / "crawl.db"
+    with serve() as site:
+        sources = sources_file(tmp_path, site.base)
+        result = crawler_subprocess("crawl", "testsite", "--sources", str(sources), "--db", str(db))
+        requested = list(site.requested)
+    assert result.returncode in (0, 3), result.stderr
+    assert "/robots.txt" in requested
+    assert not any(p.startswith("/private/") for p in requested)
+    stored = dict(query(db, "SELECT url, title FROM articles"))
+    assert len(stored) == 3  # the three distinct texts, each once
+    assert stored[f"{site.base}/news/seoul-budget"] == "서울시 2025년 예산안 발표"
+    rows = query(db, "SELECT origin, state, reason FROM pages")
+    ledger = {str(o).removeprefix(site.base): (s, r) for o, s, r in rows}
+    # the same text at three URLs (one with tracking parameters): whichever arrived first is
+    # stored, the others are duplicates (concurrent fetches finish in any order)
+    copies = [
+        ledger["/news/harbour-ferry"],
+        ledger["/news/harbour-ferry?utm_source=newsletter&utm_medium=email"],
+        ledger["/syndicated/harbour-ferry-copy"],
+    ]
+    assert sorted(state for state, _reason in copies) == ["duplicate", "duplicate", "stored"]
+    assert ledger["/news/missing-page"] == ("rejected", "http_404")
+    assert (
+        len(ledger) == 6
+    )  # every requested page has one row; robots-disallowed ones were not requested
+    text = query(db, "SELECT text FROM articles WHERE title LIKE 'Harbour%'")[0][0]
+    assert "Share this article" not in str(text) and "All rights reserved" not in str(text)
+    check_ledger(db)
+
+
+def test_feed_links_from_rss_and_atom_without_entity_expansion() -> None:
+    from crawler.spiders.configured import feed_links
+
+    rss = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
+      <item><title>A</title><link>https://news.example/a</link></item>
+      <item><title>B</title><link> https://news.example/b </link></item></channel></rss>"""
+    atom = b"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">
+      <entry><title>C</title><link rel="alternate" href="https://news.example/c"/></entry>
+      <entry><title>D</title><link href="https://news.example/d"/></entry></feed>"""
+    bomb = b"""<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">
+      <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+      <!ENTITY ext SYSTEM "file:///etc/passwd">]>
+      <rss><channel><item><link>https://news.example/&c;&ext;</link></item></channel></rss>"""
+    assert feed_links(rss) == ["https://news.example/a", "https://news.example/b"]
+    assert feed_links(atom) == ["https://news.example/c", "https://news.example/d"]
+    links = feed_links(bomb)
+    assert all("aaaa" not in link and "root:" not in link for link in links)
+    assert feed_links(b"not xml at all") == []
