@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ class Web:
     max_pages: int = 0  # 0 = no cap
     schedule: str | None = None  # cron expression (used by `crawler run --due`)
     revisit_days: float = 0  # 0 = a stored article is never refetched
-    allow_private: bool = False
+    allow_private: bool | list[str] = False  # or only these addresses/networks
     download_delay: float = 1.0
     concurrency: int = 2
 
@@ -208,8 +209,16 @@ def _web(raw: dict[str, Any]) -> Web:
     if schedule is not None and (not isinstance(schedule, str) or len(schedule.split()) != 5):
         raise ConfigError(f"schedule: must be a cron expression of 5 fields, got {schedule!r}")
     allow_private = raw.get("allow_private", False)
-    if not isinstance(allow_private, bool):
-        raise ConfigError("allow_private: must be true or false")
+    if isinstance(allow_private, list):
+        for address in allow_private:
+            try:
+                ipaddress.ip_network(str(address), strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"allow_private: {address!r} is not an address or network"
+                ) from None
+    elif not isinstance(allow_private, bool):
+        raise ConfigError("allow_private: must be true, false or a list of addresses/networks")
     return Web(
         start_urls=start_urls,
         allow=patterns["allow"],

@@ -80,6 +80,7 @@ class StorePipeline:
         self.crawler.run_report = report  # type: ignore[attr-defined]  # read by `crawler crawl`
         cleaner = make_cleaner(self.options, memory_limit=worker_memory_limit())
         self.ingest = Ingest(db, report, config, near=self.near, cleaner=cleaner)
+        self.crawler.ingest = self.ingest  # type: ignore[attr-defined]  # the address policy records refusals
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, RawPage) or self.ingest is None:

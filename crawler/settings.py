@@ -37,5 +37,7 @@ RETRY_ENABLED = True
 RETRY_TIMES = 2
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
+# Before robots.txt (100) and everything else: no request leaves for a refused address.
+DOWNLOADER_MIDDLEWARES = {"crawler.middlewares.AddressPolicyMiddleware": 50}
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"

@@ -57,6 +57,7 @@ def article_html(lang: str, title: str, paragraphs: list[str]) -> bytes:
 @dataclass
 class Site:
     pages: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)  # path -> Location
     requested: list[str] = field(default_factory=list)
     base: str = ""
 
@@ -88,12 +89,18 @@ def default_site(site: Site) -> None:
 
 
 @contextmanager
-def serve(setup: object = default_site) -> Iterator[Site]:
+def serve(setup: object = default_site, host: str = "127.0.0.1") -> Iterator[Site]:
     site = Site()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             site.requested.append(self.path)
+            if self.path in site.redirects:
+                self.send_response(302)
+                self.send_header("Location", site.redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             status, ctype, body = site.pages.get(
                 self.path.split("?")[0], (404, "text/plain", b"not found")
             )
@@ -106,8 +113,8 @@ def serve(setup: object = default_site) -> Iterator[Site]:
         def log_message(self, *_args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    site.base = f"http://127.0.0.1:{server.server_address[1]}"
+    server = ThreadingHTTPServer((host, 0), Handler)
+    site.base = f"http://{host}:{server.server_address[1]}"
     setup(site)  # type: ignore[operator]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

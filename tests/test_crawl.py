@@ -14,7 +14,7 @@ def sources_file(tmp_path: Path, base: str, kind: str = "sitemap", extra: str = 
     start = f"{base}/sitemap.xml" if kind == "sitemap" else f"{base}/"
     path.write_text(
         f'[sources.testsite]\nkind = "{kind}"\nstart_urls = ["{start}"]\n'
-        f"download_delay = 0\nconcurrency = 4\nallow_private = true\n{extra}",
+        f'download_delay = 0\nconcurrency = 4\nallow_private = ["127.0.0.1"]\n{extra}',
         "utf-8",
     )
     return path
@@ -69,3 +69,21 @@ def test_feed_links_from_rss_and_atom_without_entity_expansion() -> None:
     links = feed_links(bomb)
     assert all("aaaa" not in link and "root:" not in link for link in links)
     assert feed_links(b"not xml at all") == []
+
+
+def test_redirects_into_other_private_addresses_are_refused_and_recorded(tmp_path: Path) -> None:
+    db = tmp_path / "ssrf.db"
+    with serve(lambda canary: None, host="127.0.0.2") as canary, serve() as site:
+        site.redirects["/news/moved"] = f"{canary.base}/admin"
+        site.redirects["/news/to-file"] = "file:///etc/passwd"
+        site.sitemap(["/news/moved", "/news/to-file", "/news/library-hours"])
+        sources = sources_file(tmp_path, site.base)
+        result = crawler_subprocess("crawl", "testsite", "--sources", str(sources), "--db", str(db))
+        assert canary.requested == []  # not one request reached 127.0.0.2
+    assert result.returncode == 0, result.stderr
+    rows = query(db, "SELECT origin, url, state, reason FROM pages ORDER BY origin")
+    ledger = {str(o).removeprefix(site.base): (str(u), s, r) for o, u, s, r in rows}
+    assert ledger["/news/moved"] == (f"{canary.base}/admin", "rejected", "private_address")
+    assert ledger["/news/library-hours"][1:] == ("stored", None)
+    assert ledger["/news/to-file"][1] in ("rejected", "failed")
+    check_ledger(db)
