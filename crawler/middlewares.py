@@ -15,7 +15,11 @@ from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from scrapy.utils.misc import build_from_crawler
+from twisted.internet.defer import Deferred
 
 from crawler.items import RawPage
 from crawler.netpolicy import check_url, system_resolver
@@ -80,3 +84,45 @@ class AddressPolicyMiddleware:
         if not ingest.repeated(origin, request.url):
             ingest.report.inputs += 1
             ingest.reject(page, "rejected", reason, detail)
+
+
+_DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
+ROBOTS_DISALLOWED = "robots_disallowed"
+
+
+class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware with RFC 9309's rule for failures: a robots.txt that answers
+    5xx (or 429), or cannot be fetched at all, means "disallow everything" (Scrapy allows all).
+    Requests that robots.txt forbids are recorded `rejected` / `robots_disallowed`, never sent.
+
+    Overrides `_parse_robots` and `_robots_error` of Scrapy 2.13+; tests pin the behaviour."""
+
+    async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
+        if response.status >= 500 or response.status == 429:
+            log.warning(
+                "robots.txt of %s answered %s: disallowing the site", netloc, response.status
+            )
+            response = response.replace(body=_DISALLOW_ALL)
+        await super()._parse_robots(response, netloc, request)
+
+    def _robots_error(self, exc: Exception, netloc: str) -> None:
+        log.warning("robots.txt of %s unreachable (%s): disallowing the site", netloc, exc)
+        rp = build_from_crawler(self._parserimpl, self.crawler, _DISALLOW_ALL)
+        waiting = self._parsers[netloc]
+        self._parsers[netloc] = rp
+        if isinstance(waiting, Deferred):
+            waiting.callback(rp)
+
+    def process_request_2(self, rp: Any, request: Request) -> None:
+        try:
+            super().process_request_2(rp, request)
+        except IgnoreRequest:
+            ingest = getattr(self.crawler, "ingest", None)
+            if ingest is not None:
+                origin = (request.meta.get("redirect_urls") or [request.url])[0]
+                name = getattr(self.crawler.spider, "name", "web")
+                if not ingest.repeated(origin, request.url):
+                    ingest.report.inputs += 1
+                    page = RawPage(origin=origin, url=request.url, source=name, body=b"")
+                    ingest.reject(page, "rejected", ROBOTS_DISALLOWED, "forbidden by robots.txt")
+            raise

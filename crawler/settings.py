@@ -38,6 +38,10 @@ RETRY_TIMES = 2
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
 # Before robots.txt (100) and everything else: no request leaves for a refused address.
-DOWNLOADER_MIDDLEWARES = {"crawler.middlewares.AddressPolicyMiddleware": 50}
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.AddressPolicyMiddleware": 50,
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.middlewares.StrictRobotsTxtMiddleware": 100,  # 5xx/unreachable robots.txt = disallow
+}
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"

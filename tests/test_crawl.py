@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import check_ledger, crawler_subprocess, query
-from tests.site import serve
+from tests.site import Site, default_site, serve
 
 
 def sources_file(tmp_path: Path, base: str, kind: str = "sitemap", extra: str = "") -> Path:
@@ -43,9 +43,8 @@ def test_sitemap_crawl_stores_each_article_once_and_obeys_robots(tmp_path: Path)
     ]
     assert sorted(state for state, _reason in copies) == ["duplicate", "duplicate", "stored"]
     assert ledger["/news/missing-page"] == ("rejected", "http_404")
-    assert (
-        len(ledger) == 6
-    )  # every requested page has one row; robots-disallowed ones were not requested
+    assert ledger["/private/draft"] == ("rejected", "robots_disallowed")  # recorded, not requested
+    assert len(ledger) == 7  # every URL the crawl met has exactly one row
     text = query(db, "SELECT text FROM articles WHERE title LIKE 'Harbour%'")[0][0]
     assert "Share this article" not in str(text) and "All rights reserved" not in str(text)
     check_ledger(db)
@@ -87,3 +86,20 @@ def test_redirects_into_other_private_addresses_are_refused_and_recorded(tmp_pat
     assert ledger["/news/library-hours"][1:] == ("stored", None)
     assert ledger["/news/to-file"][1] in ("rejected", "failed")
     check_ledger(db)
+
+
+def test_a_failing_robots_txt_disallows_the_whole_site(tmp_path: Path) -> None:
+    def broken_robots(site: Site) -> None:
+        default_site(site)
+        site.pages["/robots.txt"] = (503, "text/plain", b"maintenance")
+
+    db = tmp_path / "robots.db"
+    with serve(broken_robots) as site:
+        sources = sources_file(tmp_path, site.base)
+        result = crawler_subprocess("crawl", "testsite", "--sources", str(sources), "--db", str(db))
+        requested = set(site.requested)
+    assert result.returncode == 0, result.stderr
+    assert requested == {"/robots.txt"}  # RFC 9309: 5xx means disallow everything
+    assert query(db, "SELECT origin, state, reason FROM pages") == [
+        (f"{site.base}/sitemap.xml", "rejected", "robots_disallowed")
+    ]

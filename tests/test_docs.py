@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from cleaners import errors, worker
-from crawler import loaders, netpolicy
+from crawler import loaders, middlewares, netpolicy
 from crawler.cli import cli
 from crawler.config import load_sources
 from db.connect import connect
@@ -47,6 +47,7 @@ def test_every_ledger_reason_is_documented() -> None:
     }
     reasons |= {"clean_error", worker.CLEAN_CRASHED, "origin_conflict"}
     reasons |= {netpolicy.PRIVATE_ADDRESS, netpolicy.BAD_SCHEME, netpolicy.UNRESOLVABLE}
+    reasons.add(middlewares.ROBOTS_DISALLOWED)
     for reason in reasons:
         assert f"`{reason}`" in SCHEMA, reason
 
