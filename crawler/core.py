@@ -103,6 +103,13 @@ class Ingest:
         self.report.add([outcome])
         return [outcome]
 
+    def unchanged(self, page: RawPage, reason: str, article_id: int | None) -> list[Outcome]:
+        """Record a page known unchanged without cleaning it (a 304, or not due for a revisit)."""
+        outcome = Outcome(page.origin, "unchanged", reason, article_id=article_id, url=page.url)
+        record(self.db, self.report.run_id, page.source, outcome)
+        self.report.add([outcome])
+        return [outcome]
+
     def _conflict(self, page: RawPage) -> list[Outcome]:
         try:
             return self.reject(page, "failed", "origin_conflict", "name taken in this run")

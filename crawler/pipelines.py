@@ -11,14 +11,16 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
+from sqlite_utils import Database
 
 from cleaners.clean import CleanOptions
+from cleaners.fingerprint import canonical_url
 from cleaners.worker import make_cleaner
 from crawler.config import dedup_config, default_options, load_sources, worker_memory_limit
 from crawler.core import Ingest
-from crawler.items import RawPage
+from crawler.items import RawPage, utcnow_iso
 from crawler.report import RunReport
-from db.connect import connect
+from db.connect import connect, write_transaction
 from db.dedup import check_config
 from db.runs import finish_run, start_run
 from db.store import Outcome
@@ -50,6 +52,17 @@ _DROPS = {
     "rejected": RejectedPage,
     "failed": FailedPage,
 }
+
+
+def remember_validators(db: Database, page: RawPage) -> None:
+    """Keep the page's ETag / Last-Modified for the next crawl's conditional request."""
+    with write_transaction(db):
+        db.execute(
+            """INSERT INTO http_validators(url, etag, last_modified, fetched_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT(url) DO UPDATE SET etag = excluded.etag,
+                   last_modified = excluded.last_modified, fetched_at = excluded.fetched_at""",
+            [canonical_url(page.url), page.etag, page.last_modified, utcnow_iso()],
+        )
 
 
 class StorePipeline:
@@ -87,14 +100,31 @@ class StorePipeline:
             return item
         if item.status is not None and item.status >= 400:
             outcomes = self._http_error(item)
+        elif item.status == 304:
+            outcomes = self._not_modified(item)
         else:
             outcomes = self.ingest.process(item, self.options)
+            if outcomes and (item.etag or item.last_modified):
+                remember_validators(self.ingest.db, item)
         if not outcomes:
             raise Repeated(f"already recorded in this run: {item.origin}")
         if any(o.state == "stored" for o in outcomes):
             return item
         first = outcomes[0]
         raise _DROPS[first.state](f"{first.state}: {first.reason or ''} {item.origin}".strip())
+
+    def _not_modified(self, item: RawPage) -> list[Outcome]:
+        assert self.ingest is not None
+        if self.ingest.repeated(item.origin, item.url):
+            return []
+        self.ingest.report.inputs += 1
+        url = canonical_url(item.url)
+        row = self.ingest.db.execute("SELECT id FROM articles WHERE url = ?", [url]).fetchone()
+        with write_transaction(self.ingest.db):
+            self.ingest.db.execute(
+                "UPDATE http_validators SET fetched_at = ? WHERE url = ?", [utcnow_iso(), url]
+            )
+        return self.ingest.unchanged(item, "not_modified", row[0] if row else None)
 
     def _http_error(self, item: RawPage) -> list[Outcome]:
         """4xx: the page is not there (rejected); 5xx and 429: the site failed (retried next run)."""

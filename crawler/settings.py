@@ -42,6 +42,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.AddressPolicyMiddleware": 50,
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.middlewares.StrictRobotsTxtMiddleware": 100,  # 5xx/unreachable robots.txt = disallow
+    "crawler.middlewares.IncrementalMiddleware": 120,  # stored URLs: skip or ask "changed since?"
 }
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"

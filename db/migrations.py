@@ -10,7 +10,7 @@ from sqlite_utils import Database, Migrations
 
 from db.connect import write_transaction
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 migrations = Migrations("crawler")
 
 
@@ -87,6 +87,22 @@ def m001_initial(db: Database) -> None:
         """
     )
     db.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '1')")
+
+
+@migrations()
+def m002_http_validators(db: Database) -> None:
+    """What a web server said about each stored URL, so the next crawl can ask "changed since?"."""
+    db.executescript(
+        """
+        CREATE TABLE http_validators (
+            url TEXT PRIMARY KEY,
+            etag TEXT,
+            last_modified TEXT,
+            fetched_at TEXT NOT NULL
+        );
+        """
+    )
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
 
 
 def migrate(db: Database) -> None:

@@ -6,6 +6,7 @@ Served by a thread of the test process; every request path is logged so tests ca
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +59,7 @@ def article_html(lang: str, title: str, paragraphs: list[str]) -> bytes:
 class Site:
     pages: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)  # path -> Location
+    conditional: list[str] = field(default_factory=list)  # paths requested with If-None-Match
     requested: list[str] = field(default_factory=list)
     base: str = ""
 
@@ -104,7 +106,16 @@ def serve(setup: object = default_site, host: str = "127.0.0.1") -> Iterator[Sit
             status, ctype, body = site.pages.get(
                 self.path.split("?")[0], (404, "text/plain", b"not found")
             )
+            etag = f'"{hashlib.sha1(body).hexdigest()[:16]}"'
+            if self.headers.get("If-None-Match"):
+                site.conditional.append(self.path)
+            if status == 200 and self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return
             self.send_response(status)
+            self.send_header("ETag", etag)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

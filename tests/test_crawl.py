@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import check_ledger, crawler_subprocess, query
-from tests.site import Site, default_site, serve
+from tests.site import ARTICLES, Site, default_site, serve
 
 
 def sources_file(tmp_path: Path, base: str, kind: str = "sitemap", extra: str = "") -> Path:
@@ -103,3 +103,54 @@ def test_a_failing_robots_txt_disallows_the_whole_site(tmp_path: Path) -> None:
     assert query(db, "SELECT origin, state, reason FROM pages") == [
         (f"{site.base}/sitemap.xml", "rejected", "robots_disallowed")
     ]
+
+
+def _crawl(tmp_path: Path, base: str, db: Path, extra: str = "") -> tuple[int, str]:
+    sources = sources_file(tmp_path, base, extra=extra)
+    result = crawler_subprocess("crawl", "testsite", "--sources", str(sources), "--db", str(db))
+    return result.returncode, result.stderr
+
+
+def test_a_second_crawl_fetches_only_listings_and_a_new_article_is_stored_alone(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "incremental.db"
+    with serve() as site:
+        assert _crawl(tmp_path, site.base, db)[0] == 0
+        site.requested.clear()
+        code, err = _crawl(tmp_path, site.base, db)
+        assert code == 0, err
+        second = list(site.requested)
+        lang, title, paragraphs = (
+            "en",
+            "Night trains return to the coast line",
+            ["Overnight services will run again from May, the rail operator said on Friday. " * 3],
+        )
+        site.add_article("/news/night-trains", lang, title, paragraphs)
+        site.sitemap([*ARTICLES, "/news/night-trains", "/syndicated/harbour-ferry-copy"])
+        site.requested.clear()
+        code, err = _crawl(tmp_path, site.base, db)
+        assert code == 0, err
+        third = list(site.requested)
+    assert set(second) <= {"/robots.txt", "/sitemap.xml", "/news/missing-page"}
+    run2 = dict(query(db, "SELECT state, count(*) FROM pages WHERE run_id = 2 GROUP BY state"))
+    assert run2.get("stored", 0) == 0 and run2["unchanged"] == 5  # 3 articles + 2 known copies
+    assert set(third) <= {"/robots.txt", "/sitemap.xml", "/news/night-trains"}
+    assert "/news/night-trains" in third
+    assert query(db, "SELECT count(*) FROM pages WHERE run_id = 3 AND state = 'stored'") == [(1,)]
+    check_ledger(db)
+
+
+def test_a_due_revisit_asks_changed_since_and_a_304_costs_no_extraction(tmp_path: Path) -> None:
+    db = tmp_path / "revisit.db"
+    with serve() as site:
+        assert _crawl(tmp_path, site.base, db, "revisit_days = 0.000001\n")[0] == 0
+        site.conditional.clear()
+        code, err = _crawl(tmp_path, site.base, db, "revisit_days = 0.000001\n")
+        assert code == 0, err
+        conditional = set(site.conditional)
+    assert {"/news/seoul-budget", "/news/library-hours"} <= conditional
+    reasons = dict(query(db, "SELECT reason, count(*) FROM pages WHERE run_id = 2 GROUP BY reason"))
+    assert reasons.get("not_modified", 0) >= 3
+    assert query(db, "SELECT count(*) FROM pages WHERE run_id = 2 AND state = 'stored'") == [(0,)]
+    check_ledger(db)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from db.migrations import SCHEMA_VERSION
 from tests.conftest import ROOT, SEED_LISTING, check_ledger, query
 from tests.gen import write_corpus
 
@@ -176,6 +177,38 @@ def test_processes_creating_one_new_database_at_once_all_succeed(tmp_path: Path)
     for proc in procs:
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
-        assert out.strip() == "1"
-    assert query(db, "SELECT count(*) FROM _sqlite_migrations") == [(1,)]
+        assert out.strip() == str(SCHEMA_VERSION)  # every migration, each applied once
+    assert query(db, "SELECT count(*) FROM _sqlite_migrations") == [(SCHEMA_VERSION,)]
     assert len(query(db, "SELECT key FROM meta WHERE key LIKE 'dedup.%'")) == 10
+
+
+def test_a_version_1_database_migrates_forward_without_loss(
+    run_cli: Callable[..., Result], db_path: Path
+) -> None:
+    from sqlite_utils import Database
+
+    from db.migrations import migrations
+
+    db_path.parent.mkdir(parents=True)
+    old = Database(db_path)  # a database as the first release made it, with an article in it
+    migrations.apply(old, stop_before="m002_http_validators")
+    old.execute("INSERT INTO runs(source, command, started_at) VALUES ('old', 'load', 'then')")
+    old.execute(
+        """INSERT INTO articles(url, origin, source, text, metadata, content_hash, run_id, stored_at)
+           VALUES ('file:///old.txt', 'old.txt', 'old', 'An article from the first release.',
+                   '{"dedup": "exact_only"}', 'h-old', 1, '2026-01-01T00:00:00+00:00')"""
+    )
+    old.execute(
+        """INSERT INTO pages(run_id, origin, url, source, state, article_id, recorded_at)
+           VALUES (1, 'old.txt', 'file:///old.txt', 'old', 'stored', 1, '2026-01-01T00:00:00+00:00')"""
+    )
+    old.conn.commit()
+    old.close()
+    assert run_cli("load", str(SEED_LISTING)).exit_code == 0  # opens it: migrates, then loads
+    assert query(db_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    assert query(db_path, "SELECT count(*) FROM articles") == [(11,)]
+    assert query(db_path, "SELECT text FROM articles WHERE origin = 'old.txt'") == [
+        ("An article from the first release.",)
+    ]
+    assert query(db_path, "SELECT count(*) FROM http_validators") == [(0,)]
+    check_ledger(db_path)
