@@ -6,8 +6,8 @@ already imported, so a restart costs milliseconds), sends it each input and wait
 seconds. Past the deadline the worker is killed and the input is rejected `extract_timeout`; a worker
 that dies (a crash, the memory cap) fails the input `clean_crashed`; either way the next input gets
 a fresh worker. Workers are also recycled after `max_pages` inputs, so slow leaks in the parsing
-libraries cannot accumulate. `InProcessCleaner` is the same interface without isolation (no
-deadline), for tests, benchmarks and `extract_timeout = 0`.
+libraries cannot accumulate. With `extract_timeout = 0` the same call cleans in this process, with
+no deadline and no worker.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import signal
 import sys
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, Protocol
+from typing import Any
 
 from cleaners.clean import Cleaned, CleanOptions, clean
 from cleaners.errors import EXTRACT_TIMEOUT, Rejected
@@ -35,38 +35,6 @@ class CleanFailed(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
-
-
-class Cleaner(Protocol):
-    def clean(
-        self,
-        body: bytes,
-        *,
-        kind: str | None,
-        declared_encoding: str | None,
-        url: str | None,
-        options: CleanOptions,
-    ) -> Cleaned: ...
-
-    def close(self) -> None: ...
-
-
-class InProcessCleaner:
-    """`clean()` in this process: no deadline, no isolation."""
-
-    def clean(
-        self,
-        body: bytes,
-        *,
-        kind: str | None,
-        declared_encoding: str | None,
-        url: str | None,
-        options: CleanOptions,
-    ) -> Cleaned:
-        return clean(body, kind=kind, declared_encoding=declared_encoding, url=url, options=options)
-
-    def close(self) -> None:
-        pass
 
 
 def _context() -> Any:
@@ -119,7 +87,8 @@ def _serve(conn: Connection, memory_limit: int | None) -> None:
 
 
 class WorkerCleaner:
-    """`clean()` in a worker process; each input's deadline is its options' `extract_timeout`."""
+    """`clean()` in a worker process under each input's `extract_timeout`; in this process, with
+    no deadline, when that is 0. The worker starts with the first input that needs it."""
 
     def __init__(
         self, *, max_pages: int = DEFAULT_MAX_PAGES, memory_limit: int | None = None
@@ -170,6 +139,10 @@ class WorkerCleaner:
         url: str | None,
         options: CleanOptions,
     ) -> Cleaned:
+        if options.extract_timeout <= 0:
+            return clean(
+                body, kind=kind, declared_encoding=declared_encoding, url=url, options=options
+            )
         if self._conn is not None and self._served >= self.max_pages:
             self._stop(kill=False)
             self.restarts += 1
@@ -222,10 +195,3 @@ class WorkerCleaner:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def make_cleaner(options: CleanOptions, *, memory_limit: int | None = None) -> Cleaner:
-    """A worker process, or in-process cleaning when `options.extract_timeout` is 0 (no deadline)."""
-    if options.extract_timeout > 0:
-        return WorkerCleaner(memory_limit=memory_limit)
-    return InProcessCleaner()

@@ -186,7 +186,8 @@ def crawl_cmd(name: str, db_path: str, sources_file: str | None) -> None:
     scrapy_settings.set(
         "LOG_LEVEL", "DEBUG" if logging.getLogger().level <= logging.DEBUG else "WARNING"
     )
-    process = CrawlerProcess(scrapy_settings, install_root_handler=False)
+    scrapy_settings.set("LOG_INSTALL_ROOT_HANDLER", False)
+    process = CrawlerProcess(scrapy_settings)
     crawler = process.create_crawler(name)
     process.crawl(crawler)
     process.start()

@@ -6,6 +6,7 @@ import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,13 @@ class Web:
     allow_private: bool | list[str] = False  # or only these addresses/networks
     download_delay: float = 1.0
     concurrency: int = 2
+
+    @cached_property
+    def private_allowance(self) -> bool | tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """`allow_private` as crawler.netpolicy.check_url takes it (networks parsed once)."""
+        if isinstance(self.allow_private, bool):
+            return self.allow_private
+        return tuple(ipaddress.ip_network(a, strict=False) for a in self.allow_private)
 
 
 @dataclass

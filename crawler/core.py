@@ -20,7 +20,7 @@ from cleaners.fingerprint import (
     shingle_hashes,
     signature,
 )
-from cleaners.worker import Cleaner, CleanFailed, InProcessCleaner
+from cleaners.worker import CleanFailed, WorkerCleaner
 from crawler.items import Article, RawPage
 from crawler.report import RunReport
 from db.store import Outcome, already_recorded, record, store_articles
@@ -87,32 +87,47 @@ class Ingest:
         report: RunReport,
         config: DedupConfig,
         *,
+        cleaner: WorkerCleaner,
         near: bool = True,
-        cleaner: Cleaner | None = None,
     ) -> None:
         self.db = db
         self.report = report
         self.config = config
         self.near = near
-        self.cleaner: Cleaner = cleaner or InProcessCleaner()
+        self.cleaner = cleaner  # the caller closes it
 
-    def reject(self, page: RawPage, state: str, reason: str, detail: str = "") -> list[Outcome]:
-        """Record an input that cannot become an article (`rejected` or `failed`) with its reason."""
-        outcome = Outcome(page.origin, state, reason, url=page.url)
+    def settle(
+        self,
+        page: RawPage,
+        state: str,
+        reason: str,
+        detail: str = "",
+        *,
+        article_id: int | None = None,
+    ) -> list[Outcome]:
+        """One input that ends without cleaning (refused, unreadable, an HTTP error, known
+        unchanged): counted and recorded with its reason, unless this run already recorded it."""
+        if self.repeated(page.origin, page.url):
+            return []
+        self.report.inputs += 1
+        return self._record(page, state, reason, detail, article_id)
+
+    def _record(
+        self,
+        page: RawPage,
+        state: str,
+        reason: str,
+        detail: str = "",
+        article_id: int | None = None,
+    ) -> list[Outcome]:
+        outcome = Outcome(page.origin, state, reason, article_id=article_id, url=page.url)
         record(self.db, self.report.run_id, page.source, outcome, detail or None)
-        self.report.add([outcome])
-        return [outcome]
-
-    def unchanged(self, page: RawPage, reason: str, article_id: int | None) -> list[Outcome]:
-        """Record a page known unchanged without cleaning it (a 304, or not due for a revisit)."""
-        outcome = Outcome(page.origin, "unchanged", reason, article_id=article_id, url=page.url)
-        record(self.db, self.report.run_id, page.source, outcome)
         self.report.add([outcome])
         return [outcome]
 
     def _conflict(self, page: RawPage) -> list[Outcome]:
         try:
-            return self.reject(page, "failed", "origin_conflict", "name taken in this run")
+            return self._record(page, "failed", "origin_conflict", "name taken in this run")
         except sqlite3.IntegrityError:
             self.report.skipped["origin_conflict"] += 1
             log.warning("not recorded, its name is taken in this run: %s", page.origin)
@@ -142,14 +157,14 @@ class Ingest:
             )
             articles = build_articles(page, cleaned, self.config)
         except Rejected as exc:
-            return self.reject(page, "rejected", exc.reason, exc.detail)
+            return self._record(page, "rejected", exc.reason, exc.detail)
         except CleanFailed as exc:
-            return self.reject(page, "failed", exc.reason, exc.detail)
+            return self._record(page, "failed", exc.reason, exc.detail)
         except (sqlite3.Error, KeyboardInterrupt, MemoryError):
             raise
         except Exception as exc:  # a cleaner bug or a library failure on hostile input
             log.exception("cleaning failed for %s", page.origin)
-            return self.reject(page, "failed", "clean_error", f"{type(exc).__name__}: {exc}")
+            return self._record(page, "failed", "clean_error", f"{type(exc).__name__}: {exc}")
         try:
             outcomes = store_articles(
                 self.db, self.report.run_id, articles, self.config, near=self.near

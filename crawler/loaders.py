@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cleaners.clean import CleanOptions
 from cleaners.errors import BAD_GZIP, TOO_LARGE, Rejected
-from cleaners.worker import make_cleaner
+from cleaners.worker import WorkerCleaner
 from crawler import settings
 from crawler.config import (
     Source,
@@ -179,30 +179,24 @@ def load_files(
         log.debug("skipped %s: %s", display(path), reason)
 
     for item in walk(paths, skipped):
-        if not ingest.repeated(item.origin, file_url(item.path)):
-            _load_one(ingest, item, options)
+        _load_one(ingest, item, options)
         if progress:
             progress(1)
 
 
 def _load_one(ingest: Ingest, item: FileInput, options: CleanOptions) -> None:
     source = ingest.report.source
-    blank = RawPage(
-        origin=item.origin, url=Path(item.path).absolute().as_uri(), source=source, body=b""
-    )
+    blank = RawPage(origin=item.origin, url=file_url(item.path), source=source, body=b"")
     if item.reject:
-        ingest.report.inputs += 1
-        ingest.reject(blank, "rejected", item.reject)
+        ingest.settle(blank, "rejected", item.reject)
         return
     try:
         body = read_file(item.path, options.max_bytes)
     except Rejected as exc:
-        ingest.report.inputs += 1
-        ingest.reject(blank, "rejected", exc.reason, exc.detail)
+        ingest.settle(blank, "rejected", exc.reason, exc.detail)
         return
     except OSError as exc:
-        ingest.report.inputs += 1
-        ingest.reject(blank, "failed", UNREADABLE, exc.strerror or str(exc))
+        ingest.settle(blank, "failed", UNREADABLE, exc.strerror or str(exc))
         return
     ingest.process(file_page(item.path, source, body), options)
 
@@ -237,7 +231,7 @@ def load(
         check_config(db, config, db_path)
         report = RunReport(source=name)
         report.run_id = start_run(db, name, "load " + " ".join(map(display, paths)))
-        cleaner = make_cleaner(options, memory_limit=worker_memory_limit())
+        cleaner = WorkerCleaner(memory_limit=worker_memory_limit())
         ingest = Ingest(db, report, config, near=near, cleaner=cleaner)
         try:
             load_files(ingest, paths, options, progress)

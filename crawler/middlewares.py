@@ -3,13 +3,13 @@ source makes, redirect targets included (Scrapy sends each redirect through the 
 
 A refused request is never sent: it is recorded in the ledger (`rejected` / `private_address`,
 `bad_scheme` or `unresolvable`) under the URL first requested, and dropped. Names are resolved in a
-thread, so the crawl's event loop never waits on DNS.
+thread, so the crawl's event loop never waits on DNS. A fetch that fails for good (connection
+refused or reset, timeout, DNS failure in the downloader) is recorded `failed` / `fetch_error`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -23,22 +23,30 @@ from scrapy.utils.misc import build_from_crawler
 from twisted.internet.defer import Deferred
 
 from cleaners.fingerprint import canonical_url
+from crawler.config import Web
 from crawler.items import RawPage
-from crawler.netpolicy import check_url, system_resolver
+from crawler.netpolicy import check_url
 
 log = logging.getLogger(__name__)
+FETCH_ERROR = "fetch_error"
 
 
-def _allowance(spider: Spider | None) -> tuple[bool, list[Any]]:
-    """(allow every private address?, the private addresses/networks allowed one by one)."""
-    source = getattr(spider, "source", None)
-    web = getattr(source, "web", None)
-    setting = getattr(web, "allow_private", False)
-    if setting is True:
-        return True, []
-    if isinstance(setting, list):
-        return False, [ipaddress.ip_network(a, strict=False) for a in setting]
-    return False, []
+def _web(spider: Spider | None) -> Web | None:
+    return getattr(getattr(spider, "source", None), "web", None)
+
+
+def settle_request(
+    crawler: Crawler, request: Request, state: str, reason: str, detail: str = "", **kw: Any
+) -> None:
+    """Record a request that ends before any page is cleaned, under the URL first requested."""
+    ingest = getattr(crawler, "ingest", None)
+    if ingest is None:
+        log.warning("%s %s (%s): %s", state, request.url, reason, detail)
+        return
+    origin = (request.meta.get("redirect_urls") or [request.url])[0]
+    name = getattr(crawler.spider, "name", "web")
+    page = RawPage(origin=origin, url=request.url, source=name, body=b"")
+    ingest.settle(page, state, reason, detail, **kw)
 
 
 class AddressPolicyMiddleware:
@@ -50,42 +58,28 @@ class AddressPolicyMiddleware:
         return cls(crawler)
 
     async def process_request(self, request: Request, spider: Spider | None = None) -> None:
-        spider = spider or self.crawler.spider
-        allow_all, allowed = _allowance(spider)
-
-        def resolve(host: str) -> list[str]:
-            addresses = system_resolver(host)
-            # addresses the source allows explicitly are not judged by the policy
-            return [a for a in addresses if not any(ipaddress.ip_address(a) in n for n in allowed)]
-
-        def judge() -> tuple[str, str] | None:
-            if allowed:
-                from crawler.netpolicy import literal_address
-
-                host = request.url.split("//", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
-                literal = literal_address(host)
-                if literal is not None and any(literal in n for n in allowed):
-                    return None
-            return check_url(request.url, allow_private=allow_all, resolve=resolve)
-
-        refused = await asyncio.get_running_loop().run_in_executor(None, judge)
+        web = _web(spider or self.crawler.spider)
+        allowance = web.private_allowance if web is not None else False
+        refused = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: check_url(request.url, allow_private=allowance)
+        )
         if refused is None:
             return None
         reason, detail = refused
-        self._record(request, spider, reason, detail)
+        if not request.url.endswith("/robots.txt"):  # robots.txt is not an input
+            settle_request(self.crawler, request, "rejected", reason, detail)
         raise IgnoreRequest(f"{reason}: {detail}")
 
-    def _record(self, request: Request, spider: Spider | None, reason: str, detail: str) -> None:
-        ingest = getattr(self.crawler, "ingest", None)
-        if ingest is None or request.url.endswith("/robots.txt"):
-            log.warning("refused %s: %s", request.url, detail)
-            return
-        origin = (request.meta.get("redirect_urls") or [request.url])[0]
-        name = getattr(spider, "name", "web")
-        page = RawPage(origin=origin, url=request.url, source=name, body=b"")
-        if not ingest.repeated(origin, request.url):
-            ingest.report.inputs += 1
-            ingest.reject(page, "rejected", reason, detail)
+    def process_exception(
+        self, request: Request, exception: Exception, spider: Spider | None = None
+    ) -> None:
+        """A fetch that failed for good (Scrapy's retries are done by now): recorded `failed`
+        with the error, so the next run retries it. Last in the chain: sees what nothing handled."""
+        if isinstance(exception, IgnoreRequest) or request.meta.get("dont_obey_robotstxt"):
+            return None
+        name = type(exception).__name__
+        settle_request(self.crawler, request, "failed", FETCH_ERROR, f"{name}: {exception}")
+        return None
 
 
 _DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
@@ -119,14 +113,9 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         try:
             super().process_request_2(rp, request)
         except IgnoreRequest:
-            ingest = getattr(self.crawler, "ingest", None)
-            if ingest is not None:
-                origin = (request.meta.get("redirect_urls") or [request.url])[0]
-                name = getattr(self.crawler.spider, "name", "web")
-                if not ingest.repeated(origin, request.url):
-                    ingest.report.inputs += 1
-                    page = RawPage(origin=origin, url=request.url, source=name, body=b"")
-                    ingest.reject(page, "rejected", ROBOTS_DISALLOWED, "forbidden by robots.txt")
+            settle_request(
+                self.crawler, request, "rejected", ROBOTS_DISALLOWED, "forbidden by robots.txt"
+            )
             raise
 
 
@@ -149,11 +138,10 @@ class IncrementalMiddleware:
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
         ingest = getattr(self.crawler, "ingest", None)
-        if ingest is None or request.meta.get("dont_obey_robotstxt"):
+        if ingest is None:
             return None
-        spider = spider or self.crawler.spider
-        web = getattr(getattr(spider, "source", None), "web", None)
-        revisit_days = float(getattr(web, "revisit_days", 0) or 0)
+        web = _web(spider or self.crawler.spider)
+        revisit_days = web.revisit_days if web is not None else 0.0
         url = canonical_url(request.url)
         row = ingest.db.execute(
             """SELECT a.id, coalesce(v.fetched_at, a.updated_at, a.stored_at), v.etag, v.last_modified
@@ -172,12 +160,7 @@ class IncrementalMiddleware:
         article_id, last_fetch, etag, last_modified = row
         age_days = (datetime.now(UTC) - datetime.fromisoformat(last_fetch)).total_seconds() / 86400
         if revisit_days <= 0 or age_days < revisit_days:
-            origin = (request.meta.get("redirect_urls") or [request.url])[0]
-            if not ingest.repeated(origin, url):
-                ingest.report.inputs += 1
-                name = getattr(spider, "name", "web")
-                page = RawPage(origin=origin, url=url, source=name, body=b"")
-                ingest.unchanged(page, NOT_REFETCHED, article_id)
+            settle_request(self.crawler, request, "unchanged", NOT_REFETCHED, article_id=article_id)
             raise IgnoreRequest(f"{NOT_REFETCHED}: stored {age_days:.1f} days ago")
         if etag:
             request.headers.setdefault("If-None-Match", etag)

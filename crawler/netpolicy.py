@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
 BAD_SCHEME = "bad_scheme"
@@ -20,6 +20,7 @@ UNRESOLVABLE = "unresolvable"
 ALLOWED_SCHEMES = ("http", "https")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str], Iterable[str]]
 
 # IPv6 prefixes that carry an IPv4 address inside: the embedded address is what is reached.
@@ -85,17 +86,22 @@ def is_forbidden(ip: IPAddress) -> bool:
 
 
 def check_url(
-    url: str, *, allow_private: bool = False, resolve: Resolver = system_resolver
+    url: str,
+    *,
+    allow_private: bool | Sequence[IPNetwork] = False,
+    resolve: Resolver = system_resolver,
 ) -> tuple[str, str] | None:
-    """None when `url` may be fetched, else (reason, detail) for the ledger."""
+    """None when `url` may be fetched, else (reason, detail) for the ledger. `allow_private` is
+    True (any address) or the private addresses/networks this source may reach."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
         return BAD_SCHEME, f"scheme {parts.scheme or '(none)'!r} is not http or https"
     host = parts.hostname
     if not host:
         return BAD_SCHEME, "no host"
-    if allow_private:
+    if allow_private is True:
         return None
+    allowed = allow_private or ()
     literal = literal_address(host)
     if literal is not None:
         addresses: list[IPAddress] = [literal]
@@ -107,7 +113,7 @@ def check_url(
         if not resolved:
             return UNRESOLVABLE, f"{host}: no address"
         addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolved]
-    forbidden = [a for a in addresses if is_forbidden(a)]
+    forbidden = [a for a in addresses if is_forbidden(a) and not any(a in net for net in allowed)]
     if forbidden:
         return PRIVATE_ADDRESS, f"{host} is {forbidden[0]}, not a public address"
     return None

@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from cleaners.clean import CleanOptions
 from cleaners.fingerprint import canonical_url
-from cleaners.worker import make_cleaner
+from cleaners.worker import WorkerCleaner
 from crawler.config import dedup_config, default_options, load_sources, worker_memory_limit
 from crawler.core import Ingest
 from crawler.items import RawPage, utcnow_iso
@@ -91,7 +91,7 @@ class StorePipeline:
         report = RunReport(source=name)
         report.run_id = start_run(db, name, f"crawl {name}")
         self.crawler.run_report = report  # type: ignore[attr-defined]  # read by `crawler crawl`
-        cleaner = make_cleaner(self.options, memory_limit=worker_memory_limit())
+        cleaner = WorkerCleaner(memory_limit=worker_memory_limit())
         self.ingest = Ingest(db, report, config, near=self.near, cleaner=cleaner)
         self.crawler.ingest = self.ingest  # type: ignore[attr-defined]  # the address policy records refusals
 
@@ -104,7 +104,9 @@ class StorePipeline:
             outcomes = self._not_modified(item)
         else:
             outcomes = self.ingest.process(item, self.options)
-            if outcomes and (item.etag or item.last_modified):
+            if (item.etag or item.last_modified) and any(
+                o.article_id is not None for o in outcomes
+            ):  # a cache for the next revisit, kept for pages that are articles
                 remember_validators(self.ingest.db, item)
         if not outcomes:
             raise Repeated(f"already recorded in this run: {item.origin}")
@@ -114,27 +116,24 @@ class StorePipeline:
         raise _DROPS[first.state](f"{first.state}: {first.reason or ''} {item.origin}".strip())
 
     def _not_modified(self, item: RawPage) -> list[Outcome]:
+        """A 304 to our validators: unchanged, not cleaned; the revisit clock restarts."""
         assert self.ingest is not None
-        if self.ingest.repeated(item.origin, item.url):
-            return []
-        self.ingest.report.inputs += 1
         url = canonical_url(item.url)
-        row = self.ingest.db.execute("SELECT id FROM articles WHERE url = ?", [url]).fetchone()
         with write_transaction(self.ingest.db):
             self.ingest.db.execute(
                 "UPDATE http_validators SET fetched_at = ? WHERE url = ?", [utcnow_iso(), url]
             )
-        return self.ingest.unchanged(item, "not_modified", row[0] if row else None)
+        row = self.ingest.db.execute("SELECT id FROM articles WHERE url = ?", [url]).fetchone()
+        return self.ingest.settle(
+            item, "unchanged", "not_modified", article_id=row[0] if row else None
+        )
 
     def _http_error(self, item: RawPage) -> list[Outcome]:
         """4xx: the page is not there (rejected); 5xx and 429: the site failed (retried next run)."""
         assert self.ingest is not None
-        if self.ingest.repeated(item.origin, item.url):
-            return []
-        self.ingest.report.inputs += 1
         status = item.status or 0
         state = "failed" if status >= 500 or status == 429 else "rejected"
-        return self.ingest.reject(item, state, f"http_{status}", f"HTTP {status} from {item.url}")
+        return self.ingest.settle(item, state, f"http_{status}", f"HTTP {status} from {item.url}")
 
     def close_spider(self) -> None:
         if self.ingest is None:

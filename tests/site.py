@@ -60,6 +60,7 @@ class Site:
     pages: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)  # path -> Location
     conditional: list[str] = field(default_factory=list)  # paths requested with If-None-Match
+    drops: set[str] = field(default_factory=set)  # paths answered by closing the connection
     requested: list[str] = field(default_factory=list)
     base: str = ""
 
@@ -67,7 +68,9 @@ class Site:
         self.pages[path] = (200, "text/html; charset=utf-8", article_html(lang, title, paragraphs))
 
     def sitemap(self, paths: list[str]) -> None:
-        urls = "".join(f"<url><loc>{escape(self.base + p)}</loc></url>" for p in paths)
+        urls = "".join(
+            f"<url><loc>{escape(p if '://' in p else self.base + p)}</loc></url>" for p in paths
+        )
         body = f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
         self.pages["/sitemap.xml"] = (200, "application/xml", body.encode())
 
@@ -97,6 +100,9 @@ def serve(setup: object = default_site, host: str = "127.0.0.1") -> Iterator[Sit
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             site.requested.append(self.path)
+            if self.path in site.drops:
+                self.close_connection = True  # no status line: the client sees a reset
+                return
             if self.path in site.redirects:
                 self.send_response(302)
                 self.send_header("Location", site.redirects[self.path])

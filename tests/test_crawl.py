@@ -75,16 +75,18 @@ def test_redirects_into_other_private_addresses_are_refused_and_recorded(tmp_pat
     with serve(lambda canary: None, host="127.0.0.2") as canary, serve() as site:
         site.redirects["/news/moved"] = f"{canary.base}/admin"
         site.redirects["/news/to-file"] = "file:///etc/passwd"
-        site.sitemap(["/news/moved", "/news/to-file", "/news/library-hours"])
+        site.drops.add("/news/hangs-up")  # the connection closes before any answer
+        site.sitemap(["/news/moved", "/news/to-file", "/news/library-hours", "/news/hangs-up"])
         sources = sources_file(tmp_path, site.base)
         result = crawler_subprocess("crawl", "testsite", "--sources", str(sources), "--db", str(db))
         assert canary.requested == []  # not one request reached 127.0.0.2
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # finished, with a failed (retryable) fetch
     rows = query(db, "SELECT origin, url, state, reason FROM pages ORDER BY origin")
     ledger = {str(o).removeprefix(site.base): (str(u), s, r) for o, u, s, r in rows}
     assert ledger["/news/moved"] == (f"{canary.base}/admin", "rejected", "private_address")
     assert ledger["/news/library-hours"][1:] == ("stored", None)
     assert ledger["/news/to-file"][1] in ("rejected", "failed")
+    assert ledger["/news/hangs-up"][1:] == ("failed", "fetch_error")  # after Scrapy's retries
     check_ledger(db)
 
 

@@ -48,6 +48,7 @@ def test_every_ledger_reason_is_documented() -> None:
     reasons |= {"clean_error", worker.CLEAN_CRASHED, "origin_conflict"}
     reasons |= {netpolicy.PRIVATE_ADDRESS, netpolicy.BAD_SCHEME, netpolicy.UNRESOLVABLE}
     reasons |= {middlewares.ROBOTS_DISALLOWED, middlewares.NOT_REFETCHED, "not_modified"}
+    reasons.add(middlewares.FETCH_ERROR)
     for reason in reasons:
         assert f"`{reason}`" in SCHEMA, reason
 

@@ -157,5 +157,4 @@ def _configured() -> dict[str, type[Spider]]:
     return {s.name: spider_class(s) for s in sources.values() if s.web is not None}
 
 
-for _name, _cls in _configured().items():
-    globals()[_cls.__name__] = _cls
+globals().update({cls.__name__: cls for cls in _configured().values()})
