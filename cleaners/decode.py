@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from typing import NamedTuple
 
 from charset_normalizer import from_bytes
 
@@ -91,34 +92,22 @@ def meta_charset(body: bytes) -> str | None:
     return match.group(1).decode("ascii", "replace") if match else None
 
 
-def control_share(body: bytes) -> float:
-    """Share of control bytes in the first bytes (text has next to none; images and archives many)."""
+def _control_bytes(body: bytes) -> int:
+    """Control bytes in the sample (text has next to none; images and archives many)."""
     sample = body[:_SAMPLE]
-    if not sample:
-        return 0.0
-    return (len(sample) - len(sample.translate(_CONTROL_TABLE, _CONTROL))) / len(sample)
+    return len(sample) - len(sample.translate(_CONTROL_TABLE, _CONTROL))
 
 
-def looks_binary(body: bytes) -> bool:
-    """True when the sample holds many control bytes: an image, archive or executable, not text."""
-    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return False
-    return control_share(body) > 0.05
-
-
-def _garbled(text: str, body: bytes | None = None) -> bool:
+def _garbled(text: str, bad: int | None = None) -> bool:
     """True when decoded text is mostly replacement characters or stray control characters.
 
-    With `body` (decoded strictly, by an ASCII-compatible codec) both are counted on the bytes,
-    which is several times faster than on the text."""
-    if body is not None:
-        sample_bytes = body[:_SAMPLE]
-        bad = sample_bytes.count(b"\xef\xbf\xbd") + round(control_share(body) * len(sample_bytes))
-    else:
-        bad = text[:_SAMPLE].count("\ufffd") + len(_STRAY_CONTROL.findall(text[:_SAMPLE]))
+    `bad`: those already counted on the bytes (several times faster than on the text), when the
+    text was strictly decoded by an ASCII-compatible codec."""
+    sample = text[:_SAMPLE]
+    if bad is None:
+        bad = sample.count("\ufffd") + len(_STRAY_CONTROL.findall(sample))
     if bad == 0:
         return False
-    sample = text[:_SAMPLE]
     visible = len("".join(sample.split()))
     return visible > 0 and bad / visible > 0.05
 
@@ -161,6 +150,11 @@ def _latin_share(text: str) -> float:
     return len(_HIGH_LATIN.findall(sample)) / letters if letters else 0.0
 
 
+def _implausible(codec: str, text: str) -> bool:
+    """A Latin single-byte codec that turned the bytes into mostly accented letters."""
+    return codec in _LATIN_CODECS and _latin_share(text) > _LATIN_LIMIT
+
+
 def _ascii_compatible(codec: str) -> bool:
     return codecs.lookup(codec).name not in _NOT_ASCII_COMPATIBLE
 
@@ -174,8 +168,10 @@ def decode(body: bytes, declared: str | None = None, *, html: bool = False) -> t
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return _checked(body.decode(codec, errors="replace"), codec)
-    if looks_binary(body):
+    controls = _control_bytes(body)  # UTF-16/32 returned above: their zero bytes are not controls
+    if controls > 0.05 * min(len(body), _SAMPLE):
         raise Rejected(NOT_TEXT, "binary content")
+    facts = _ByteFacts(body[:_SAMPLE].count(b"\xef\xbf\xbd") + controls, b"\x00" in body)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -188,7 +184,7 @@ def decode(body: bytes, declared: str | None = None, *, html: bool = False) -> t
                     BAD_ENCODING, "mojibake: UTF-8 text decoded as Windows-1252 upstream"
                 )
             return _checked(repaired, "utf-8+mojibake-repaired")
-        return _checked(text, "utf-8", body)
+        return _checked(text, "utf-8", facts)
     labels = [declared, meta_charset(body) if html else None]
     for label in labels:
         declared_codec = normalise_label(label)
@@ -197,26 +193,34 @@ def decode(body: bytes, declared: str | None = None, *, html: bool = False) -> t
                 text = body.decode(declared_codec)
             except (UnicodeDecodeError, LookupError):
                 continue
-            if declared_codec in _LATIN_CODECS and _latin_share(text) > _LATIN_LIMIT:
+            if _implausible(declared_codec, text):
                 continue  # a wrong label: CJK or Cyrillic bytes read as Latin-1
             return _checked(
-                text, declared_codec, body if _ascii_compatible(declared_codec) else None
+                text, declared_codec, facts if _ascii_compatible(declared_codec) else None
             )
     best = from_bytes(body[: 4 * _SAMPLE]).best()
     if best is None or not best.encoding:
         raise Rejected(BAD_ENCODING, "no charset decodes this text")
     codec = normalise_label(best.encoding) or str(best.encoding)
     text = body.decode(codec, errors="replace")
-    if codec in _LATIN_CODECS and _latin_share(text) > _LATIN_LIMIT:
+    if _implausible(codec, text):
         raise Rejected(BAD_ENCODING, f"no plausible charset (as {codec} it is mojibake)")
     return _checked(text, codec)  # decoded with errors="replace": count U+FFFD in the text
 
 
-def _checked(text: str, codec: str, body: bytes | None = None) -> tuple[str, str]:
-    """`body`: the bytes `text` was strictly decoded from by an ASCII-compatible codec, if so."""
-    if _garbled(text, body):
+class _ByteFacts(NamedTuple):
+    """Counted on the bytes, which is many times faster than on the text, and right for text a
+    codec decoded strictly and ASCII-compatibly: replacement plus stray control characters in the
+    sample, and whether there is any NUL."""
+
+    bad: int
+    nul: bool
+
+
+def _checked(text: str, codec: str, facts: _ByteFacts | None = None) -> tuple[str, str]:
+    if _garbled(text, facts.bad if facts else None):
         raise Rejected(BAD_ENCODING, f"mostly undecodable as {codec}")
-    if b"\x00" in body if body is not None else "\x00" in text:
+    if facts.nul if facts else "\x00" in text:
         text = text.replace("\x00", "")
     if not _NON_SPACE_TEXT.search(text):
         raise Rejected(EMPTY)
