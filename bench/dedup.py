@@ -40,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from datasketch import MinHash, MinHashLSH
+from sqlite_utils import Database
 
 from cleaners.fingerprint import (
     DedupConfig,
@@ -138,32 +139,38 @@ def make_pairs(
     return pairs
 
 
-def fresh_db(tmp: Path, name: str, config: DedupConfig) -> object:
+def keys_of(text: str, config: DedupConfig) -> list[int]:
+    """The band keys our path computes for a text (normalise, shingle-hash, MinHash, band)."""
+    return band_keys(
+        signature(shingle_hashes(normalise_text(text), config.shingle_size), config), config
+    )
+
+
+def fresh_db(tmp: Path, name: str, config: DedupConfig) -> Database:
     db = connect(tmp / name)
     check_config(db, config)
     db.execute("INSERT INTO runs(source, command, started_at) VALUES ('bench', 'bench', 'now')")
     return db
 
 
-def store(db: object, run_id: int, url: str, text: str, keys: list[int]) -> int:
-    cursor = db.execute(  # type: ignore[attr-defined]
+def store(db: Database, run_id: int, url: str, text: str, keys: list[int]) -> int:
+    cursor = db.execute(
         """INSERT INTO articles(url, origin, source, text, content_hash, run_id, stored_at)
            VALUES (?, ?, 'bench', ?, ?, ?, 'now')""",
         [url, url, text, content_hash(normalise_text(text)) + url, run_id],
     )
-    article_id = int(cursor.lastrowid)
-    insert_keys(db, article_id, keys)  # type: ignore[arg-type]
+    article_id = int(cursor.lastrowid or 0)
+    insert_keys(db, article_id, keys)
     return article_id
 
 
-def ours_streaming(db: object, config: DedupConfig) -> Callable[[str, str], int | None]:
+def ours_streaming(db: Database, config: DedupConfig) -> Callable[[str, str], int | None]:
     """One document through our path in one transaction: returns the duplicate's id or None."""
 
     def step(url: str, text: str) -> int | None:
-        hashes = shingle_hashes(normalise_text(text), config.shingle_size)
-        keys = band_keys(signature(hashes, config), config)
-        with write_transaction(db):  # type: ignore[arg-type]
-            match = find_near_duplicate(db, keys, text, config)  # type: ignore[arg-type]
+        keys = keys_of(text, config)
+        with write_transaction(db):
+            match = find_near_duplicate(db, keys, text, config)
             if match is not None:
                 return match.article_id
             store(db, 1, url, text, keys)
@@ -178,7 +185,7 @@ def naive_datasketch() -> Callable[[str, str], str | None]:
 
     def step(url: str, text: str) -> str | None:
         mh = MinHash(num_perm=128)
-        for s in shingles(normalise_text(text), 5):
+        for s in shingles(normalise_text(text), 5):  # 5: the same shingles as ours
             mh.update(s.encode("utf-8"))
         found = lsh.query(mh)
         if found:
@@ -196,13 +203,13 @@ def accuracy(
         db = fresh_db(Path(tmp), "acc.db", config)
         ids = []
         for i, (_lang, text) in enumerate(bases):
-            keys = band_keys(signature(shingle_hashes(normalise_text(text), 5), config), config)
-            with write_transaction(db):  # type: ignore[arg-type]
+            keys = keys_of(text, config)
+            with write_transaction(db):
                 ids.append(store(db, 1, f"base:{i}", text, keys))
         stats: dict[str, dict[str, list[bool]]] = {}
         for i, lang, copy, j_value in pairs:
-            keys = band_keys(signature(shingle_hashes(normalise_text(copy), 5), config), config)
-            match = find_near_duplicate(db, keys, copy, config)  # type: ignore[arg-type]
+            keys = keys_of(copy, config)
+            match = find_near_duplicate(db, keys, copy, config)
             group = stats.setdefault(
                 "ko" if lang == "ko" else "en" if lang == "en" else "other", {}
             )
@@ -212,7 +219,7 @@ def accuracy(
                 group.setdefault("r90", []).append(match is not None and match.article_id == ids[i])
             if j_value <= 0.5:
                 group.setdefault("fp50", []).append(match is not None)
-        db.close()  # type: ignore[attr-defined]
+        db.close()
     return {
         lang: {k: (sum(v) / len(v) if v else float("nan")) for k, v in g.items()}
         | {f"n_{k}": float(len(v)) for k, v in g.items()}
@@ -230,7 +237,7 @@ def throughput(texts: list[str], config: DedupConfig) -> dict[str, float]:
                 start = time.perf_counter()
                 step(f"doc:{k}", text)
                 elapsed[name] += time.perf_counter() - start
-        db.close()  # type: ignore[attr-defined]
+        db.close()
     return {name: len(texts) / seconds for name, seconds in elapsed.items()}
 
 
@@ -242,14 +249,11 @@ def scale(
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         db = fresh_db(Path(tmp), "scale.db", config)
-        conn: sqlite3.Connection = db.conn  # type: ignore[attr-defined]
+        conn: sqlite3.Connection = db.conn
         stored = 0
-        probe = [
-            (t, band_keys(signature(shingle_hashes(normalise_text(t), 5), config), config))
-            for t in texts
-        ]
+        probe = [(t, keys_of(t, config)) for t in texts]
         for level in levels:
-            with write_transaction(db):  # type: ignore[arg-type]
+            with write_transaction(db):
                 while stored < level:
                     batch = min(20_000, level - stored)
                     conn.executemany(
@@ -273,11 +277,11 @@ def scale(
             times = []
             for k, (text, keys) in enumerate(probe):
                 start = time.perf_counter()
-                with write_transaction(db):  # type: ignore[arg-type]
-                    if find_near_duplicate(db, keys, text, config) is None:  # type: ignore[arg-type]
+                with write_transaction(db):
+                    if find_near_duplicate(db, keys, text, config) is None:
                         store(db, 1, f"probe:{level}:{k}", text, keys)
                 times.append((time.perf_counter() - start) * 1000)
-            with write_transaction(db):  # type: ignore[arg-type]
+            with write_transaction(db):
                 # the same probes are used at the next level: remove them, or they would find
                 # themselves there and measure verification instead of lookup+insert
                 conn.execute("DELETE FROM articles WHERE url LIKE 'probe:%'")
@@ -287,7 +291,7 @@ def scale(
                 f"  {level:>9,} stored: lookup+insert median {out[-1][1]:.3f} ms, p95 {out[-1][2]:.3f} ms",
                 flush=True,
             )
-        db.close()  # type: ignore[attr-defined]
+        db.close()
     return out
 
 
