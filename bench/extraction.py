@@ -138,6 +138,11 @@ def main() -> int:
     parser.add_argument(
         "--rounds", type=int, default=5, help="timing rounds; each page's fastest is kept"
     )
+    parser.add_argument(
+        "--lost",
+        action="store_true",
+        help="also list the pages where our recall is lower than trafilatura's, with the lines lost",
+    )
     args = parser.parse_args()
     truth = json.loads((args.corpus / "ground-truth.json").read_text("utf-8"))
     pages = []
@@ -173,7 +178,26 @@ def main() -> int:
         f"speed {best['trafilatura'] / best['ours']:.3f}x "
         f"(in the worker process: {best['trafilatura'] / best['ours+worker']:.3f}x)"
     )
+    if args.lost:
+        print_lost(outputs, pages)
     return 0
+
+
+def print_lost(
+    outputs: dict[str, dict[str, str]], pages: list[tuple[str, bytes, str, str]]
+) -> None:
+    """Pages where our recall is below trafilatura's, and the lines it kept that we did not."""
+    for page_id, _body, url, truth in pages:
+        ours_r = score(outputs["ours"][page_id], truth)[1]
+        theirs_r = score(outputs["trafilatura"][page_id], truth)[1]
+        if ours_r >= theirs_r - 0.005:
+            continue
+        print(f"lost recall {theirs_r - ours_r:.3f} on {page_id[:12]} {url}")
+        kept = " ".join(outputs["ours"][page_id].split())
+        for line in outputs["trafilatura"][page_id].splitlines():
+            line = " ".join(line.split())
+            if line and line not in kept:
+                print(f"    {line[:120]}")
 
 
 if __name__ == "__main__":
