@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -20,7 +21,7 @@ from typing import NoReturn
 import click
 
 from crawler import settings
-from crawler.config import ConfigError, dedup_config
+from crawler.config import ConfigError, dedup_config, load_sources
 from crawler.loaders import InputError, count_inputs, load
 from db.connect import DatabaseError, connect
 from db.dedup import ConfigMismatch, rebuild
@@ -158,10 +159,6 @@ def crawl_cmd(name: str, db_path: str, sources_file: str | None) -> None:
 
     Example: crawler crawl example_news --db data/articles.db
     """
-    import os
-
-    from crawler.config import load_sources
-
     path = sources_file or settings.CRAWLER_SOURCES_FILE
     if sources_file is not None and not os.path.exists(sources_file):
         fail(f"sources file not found: {sources_file}", EXIT_USAGE)

@@ -231,18 +231,17 @@ def load(
         check_config(db, config, db_path)
         report = RunReport(source=name)
         report.run_id = start_run(db, name, "load " + " ".join(map(display, paths)))
-        cleaner = WorkerCleaner(memory_limit=worker_memory_limit())
-        ingest = Ingest(db, report, config, near=near, cleaner=cleaner)
         try:
-            load_files(ingest, paths, options, progress)
+            with WorkerCleaner(memory_limit=worker_memory_limit()) as cleaner:
+                load_files(
+                    Ingest(db, report, config, near=near, cleaner=cleaner), paths, options, progress
+                )
         except BaseException as exc:
-            cleaner.close()
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             report.close(status)
             with contextlib.suppress(Exception):  # the database itself may be what failed
                 finish_run(db, report.run_id, status, report.as_dict())
             raise
-        cleaner.close()
         report.close("finished")
         finish_run(db, report.run_id, "finished", report.as_dict())
         return report
