@@ -5,14 +5,16 @@
 Generates N article pages (varied text in English and Korean, with site chrome), writes them to a
 folder, serves that folder on 127.0.0.1 with a sitemap, then runs, as real processes, `crawler load`
 of the folder and `crawler crawl` of the site into two fresh databases. Prints pages/s for both, the
-ratio, and each process' peak memory (max RSS). Load and crawl alternate over the rounds.
+ratio, and the memory of the crawling process sampled while it runs (proportional set size of the process
+and its cleaning workers), so growth over the pages shows. Load and crawl alternate over the rounds;
+the ratio reported is the median of the rounds' ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,13 +53,49 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-def crawler(*args: str) -> tuple[float, int]:
-    """(seconds, peak RSS in MB of the largest process so far) for one `crawler` run."""
+def _pss_mb(pid: int) -> float:
+    """Memory of `pid` and its descendants, in MB (0 when it has gone): the sum of their
+    proportional set sizes, so pages the fork server shares with its workers count once."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/smaps_rollup").read_text()
+            total += int(status.split("\nPss:")[1].split()[0])
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1024
+
+
+def crawler(*args: str) -> tuple[float, list[float]]:
+    """Seconds for one `crawler` run, and its memory (MB) sampled every 0.2 s."""
     exe = Path(sys.executable).parent / "crawler"
     start = time.perf_counter()
-    subprocess.run([str(exe), *args], cwd=ROOT, check=True, capture_output=True, timeout=3600)
+    samples = []
+    with subprocess.Popen(
+        [str(exe), *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stderr is not None
+        err = threading.Thread(target=process.stderr.read, daemon=True)  # drain the log
+        err.start()
+        while process.poll() is None:
+            samples.append(_pss_mb(process.pid))
+            time.sleep(0.2)
     elapsed = time.perf_counter() - start
-    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    if process.returncode != 0:
+        raise SystemExit(f"crawler {' '.join(args)} exited {process.returncode}")
+    return elapsed, [s for s in samples if s > 0]
+
+
+def quarters(samples: list[float]) -> str:
+    """Peak memory in each quarter of the run: flat means the last is not above the second."""
+    n = len(samples)
+    if n < 4:
+        return "too short to sample"
+    cuts = [samples[k * n // 4 : (k + 1) * n // 4] for k in range(4)]
+    return " / ".join(f"{max(c):.0f}" for c in cuts) + " MB"
 
 
 def main() -> int:
@@ -66,6 +104,7 @@ def main() -> int:
     )
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -90,19 +129,32 @@ def main() -> int:
             "utf-8",
         )
         threading.Thread(target=server.serve_forever, daemon=True).start()
+        ratios, loads, crawls = [], [], []
         try:
-            load_s, load_rss = crawler("load", str(site / "news"), "--db", str(tmp / "load.db"))
-            crawl_s, crawl_rss = crawler(
-                "crawl", "bench", "--sources", str(sources), "--db", str(tmp / "crawl.db")
-            )
+            for r in range(args.rounds):
+                for db in tmp.glob("*.db*"):
+                    db.unlink()
+                load_s, load_mem = crawler("load", str(site / "news"), "--db", str(tmp / "l.db"))
+                crawl_s, crawl_mem = crawler(
+                    "crawl", "bench", "--sources", str(sources), "--db", str(tmp / "c.db")
+                )
+                ratios.append(load_s / crawl_s)
+                loads.append(load_s)
+                crawls.append(crawl_s)
+                n = args.pages
+                print(
+                    f"round {r + 1}: load {n / load_s:6.1f} pages/s, crawl {n / crawl_s:6.1f} "
+                    f"pages/s, ratio {load_s / crawl_s:.2f}x; crawl memory (PSS) by quarter "
+                    f"{quarters(crawl_mem)}, load peak {max(load_mem, default=0):.0f} MB",
+                    flush=True,
+                )
         finally:
             server.shutdown()
     n = args.pages
     print(f"pages: {n}, crawl concurrency {args.concurrency}, one machine, 127.0.0.1")
-    print(f"crawler load : {n / load_s:7.1f} pages/s  ({load_s:.1f} s)")
-    print(f"crawler crawl: {n / crawl_s:7.1f} pages/s  ({crawl_s:.1f} s)")
-    print(f"ratio crawl/load: {load_s / crawl_s:.2f}x")
-    print(f"peak RSS of any process: after load {load_rss} MB, after crawl {crawl_rss} MB")
+    print(f"crawler load : {n / statistics.median(loads):7.1f} pages/s (median)")
+    print(f"crawler crawl: {n / statistics.median(crawls):7.1f} pages/s (median)")
+    print(f"ratio crawl/load: {statistics.median(ratios):.2f}x (median of {len(ratios)} rounds)")
     return 0
 
 

@@ -15,6 +15,7 @@ from cleaners.dates import clean_author
 from cleaners.decode import decode
 from cleaners.errors import EMPTY, NO_CONTENT, TOO_LARGE, TOO_SHORT, Rejected
 from cleaners.extract import extract_html
+from cleaners.fingerprint import DedupConfig, Fingerprint, fingerprint
 from cleaners.rules import RuleSet, default_rules
 from cleaners.scripts import detect_language
 from cleaners.text import Entry, clean_text
@@ -48,6 +49,7 @@ class Cleaned:
     fired: Counter[str]
     kind: str  # "html" or "text"
     encoding: str
+    fingerprints: list[Fingerprint] = field(default_factory=list)  # one per entry, when asked
 
 
 def sniff_html(body: bytes) -> bool:
@@ -61,8 +63,11 @@ def clean(
     declared_encoding: str | None = None,
     url: str | None = None,
     options: CleanOptions | None = None,
+    fingerprint_with: DedupConfig | None = None,
 ) -> Cleaned:
-    """Clean one input. `kind` is "html", "text" or None to sniff the bytes."""
+    """Clean one input. `kind` is "html", "text" or None to sniff the bytes. With
+    `fingerprint_with`, each entry's dedup fingerprint is computed too (where the cleaning runs:
+    in a worker process, that is off the writer's core)."""
     options = options or CleanOptions()
     if len(body) > options.max_bytes:
         raise Rejected(TOO_LARGE, f"{len(body)} bytes > {options.max_bytes}")
@@ -98,7 +103,10 @@ def clean(
     single = len(result.entries) == 1
     for entry in result.entries:
         _finish(entry, page, result.metadata if single else {})
-    return Cleaned(entries=result.entries, fired=result.fired, kind=kind, encoding=encoding)
+    prints = (
+        [fingerprint(e.text, fingerprint_with) for e in result.entries] if fingerprint_with else []
+    )
+    return Cleaned(result.entries, result.fired, kind, encoding, prints)
 
 
 def _long_enough(text: str, min_chars: int) -> bool:

@@ -174,6 +174,21 @@ def signature(hashes: np.ndarray, config: DedupConfig) -> list[int]:
     return [int(v) for v in mh.hashvalues]
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    """What dedup needs of one article's text: its content hash and MinHash signature."""
+
+    content_hash: str
+    signature: list[int] | None  # None: too few shingles for near-duplicate detection
+
+
+def fingerprint(text: str, config: DedupConfig) -> Fingerprint:
+    normalised = normalise_text(text)
+    hashes = shingle_hashes(normalised, config.shingle_size)
+    sig = signature(hashes, config) if len(hashes) >= config.min_shingles else None
+    return Fingerprint(content_hash(normalised), sig)
+
+
 def band_keys(sig: list[int], config: DedupConfig) -> list[int]:
     """One signed 64-bit key per band: BLAKE2b of the band's rows as little-endian uint64."""
     values = np.asarray(sig, dtype="<u8")

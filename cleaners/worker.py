@@ -23,6 +23,7 @@ from typing import Any
 
 from cleaners.clean import Cleaned, CleanOptions, clean
 from cleaners.errors import EXTRACT_TIMEOUT, Rejected
+from cleaners.fingerprint import DedupConfig
 
 CLEAN_CRASHED = "clean_crashed"
 DEFAULT_MAX_PAGES = 1000
@@ -50,8 +51,8 @@ def _context() -> Any:
 
 
 def _serve(conn: Connection, memory_limit: int | None) -> None:
-    """The worker's loop: (options key, options or None, body, kind, encoding, url) in, one result
-    out, until the pipe closes."""
+    """The worker's loop: (options key, options or None, body, kind, encoding, url, dedup config or
+    None) in, one result out, until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     if memory_limit:
         import resource
@@ -65,13 +66,18 @@ def _serve(conn: Connection, memory_limit: int | None) -> None:
             return
         if message is None:
             return
-        key, options, body, kind, encoding, url = message
+        key, options, body, kind, encoding, url, config = message
         if options is not None:
             known[key] = options
         result: tuple[Any, ...]
         try:
             cleaned = clean(
-                body, kind=kind, declared_encoding=encoding, url=url, options=known[key]
+                body,
+                kind=kind,
+                declared_encoding=encoding,
+                url=url,
+                options=known[key],
+                fingerprint_with=config,
             )
             result = ("ok", cleaned)
         except Rejected as exc:
@@ -138,10 +144,16 @@ class WorkerCleaner:
         declared_encoding: str | None,
         url: str | None,
         options: CleanOptions,
+        fingerprint_with: DedupConfig | None = None,
     ) -> Cleaned:
         if options.extract_timeout <= 0:
             return clean(
-                body, kind=kind, declared_encoding=declared_encoding, url=url, options=options
+                body,
+                kind=kind,
+                declared_encoding=declared_encoding,
+                url=url,
+                options=options,
+                fingerprint_with=fingerprint_with,
             )
         if self._conn is not None and self._served >= self.max_pages:
             self._stop(kill=False)
@@ -151,7 +163,17 @@ class WorkerCleaner:
         self._options.setdefault(key, options)
         fresh = key not in self._sent
         try:
-            conn.send((key, options if fresh else None, body, kind, declared_encoding, url))
+            conn.send(
+                (
+                    key,
+                    options if fresh else None,
+                    body,
+                    kind,
+                    declared_encoding,
+                    url,
+                    fingerprint_with,
+                )
+            )
             self._sent.add(key)
             self._served += 1
             ready = conn.poll(options.extract_timeout)

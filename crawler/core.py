@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
 from cleaners.clean import Cleaned, CleanOptions
 from cleaners.errors import Rejected
-from cleaners.fingerprint import (
-    DedupConfig,
-    canonical_url,
-    content_hash,
-    normalise_text,
-    shingle_hashes,
-    signature,
-)
+from cleaners.fingerprint import DedupConfig, canonical_url, fingerprint
 from cleaners.worker import CleanFailed, WorkerCleaner
 from crawler.items import Article, RawPage
 from crawler.report import RunReport
@@ -50,11 +45,10 @@ def build_articles(page: RawPage, cleaned: Cleaned, config: DedupConfig) -> list
     base_url = canonical_url(page.url)
     articles = []
     fragments: set[str] = set()
-    for n, entry in enumerate(cleaned.entries, start=1):
-        normalised = normalise_text(entry.text)
-        digest = content_hash(normalised)
-        hashes = shingle_hashes(normalised, config.shingle_size)
-        sig = signature(hashes, config) if len(hashes) >= config.min_shingles else None
+    # Fingerprints come with the cleaning (computed in the worker) when it was asked for them.
+    prints = cleaned.fingerprints or [fingerprint(e.text, config) for e in cleaned.entries]
+    for n, (entry, print_) in enumerate(zip(cleaned.entries, prints, strict=True), start=1):
+        digest, sig = print_.content_hash, print_.signature
         metadata = dict(entry.metadata)
         if sig is None:
             metadata["dedup"] = "exact_only"
@@ -78,8 +72,21 @@ def build_articles(page: RawPage, cleaned: Cleaned, config: DedupConfig) -> list
     return articles
 
 
+@dataclass
+class Prepared:
+    """A page cleaned and fingerprinted, not yet stored: its articles, or why it has none."""
+
+    articles: list[Article] = field(default_factory=list)
+    fired: Counter[str] = field(default_factory=Counter)
+    failure: tuple[str, str, str] | None = None  # (state, reason, detail)
+
+
 class Ingest:
-    """Processes raw pages for one run, writing one transaction per input and counting outcomes."""
+    """Processes raw pages for one run, writing one transaction per input and counting outcomes.
+
+    `process` does it all in the calling thread. A caller that cleans elsewhere (the crawl's
+    pipeline) calls `admit` and `commit` on the database's thread and `prepare` on any one thread.
+    """
 
     def __init__(
         self,
@@ -95,6 +102,7 @@ class Ingest:
         self.config = config
         self.near = near
         self.cleaner = cleaner  # the caller closes it
+        self._pending: set[str] = set()  # origins admitted and not yet committed
 
     def settle(
         self,
@@ -134,19 +142,28 @@ class Ingest:
             return []
 
     def repeated(self, origin: str, url: str) -> bool:
-        """True (and counted as skipped) when this run already recorded `origin` fetched from `url`:
-        an input named twice, or a URL requested twice. Its first terminal state stands."""
-        if already_recorded(self.db, self.report.run_id, origin, canonical_url(url)):
+        """True (and counted as skipped) when this run already recorded `origin` fetched from `url`,
+        or is cleaning it right now: an input named twice, or a URL requested twice. Its first
+        terminal state stands."""
+        if origin in self._pending or already_recorded(
+            self.db, self.report.run_id, origin, canonical_url(url)
+        ):
             self.report.skipped["repeated_input"] += 1
             return True
         return False
 
-    def process(self, page: RawPage, options: CleanOptions) -> list[Outcome]:
-        """Clean, fingerprint and store one input; [] for a repeated input. Database errors
-        propagate (the run must stop); anything else wrong with the input ends in a recorded state."""
+    def admit(self, page: RawPage) -> bool:
+        """Accept `page` for cleaning (False for a repeated input). An admitted page must reach
+        `commit`, which records its terminal state."""
         if self.repeated(page.origin, page.url):
-            return []
+            return False
         self.report.inputs += 1
+        self._pending.add(page.origin)
+        return True
+
+    def prepare(self, page: RawPage, options: CleanOptions) -> Prepared:
+        """Clean and fingerprint: no database access, so it may run off the writer's thread (one
+        call at a time per cleaner). Anything wrong with the input becomes a recorded failure."""
         try:
             cleaned = self.cleaner.clean(
                 page.body,
@@ -154,28 +171,44 @@ class Ingest:
                 declared_encoding=page.encoding,
                 url=page.url,
                 options=options,
+                fingerprint_with=self.config,
             )
-            articles = build_articles(page, cleaned, self.config)
+            return Prepared(build_articles(page, cleaned, self.config), cleaned.fired)
         except Rejected as exc:
-            return self._record(page, "rejected", exc.reason, exc.detail)
+            return Prepared(failure=("rejected", exc.reason, exc.detail))
         except CleanFailed as exc:
-            return self._record(page, "failed", exc.reason, exc.detail)
-        except (sqlite3.Error, KeyboardInterrupt, MemoryError):
+            return Prepared(failure=("failed", exc.reason, exc.detail))
+        except (KeyboardInterrupt, MemoryError):
             raise
         except Exception as exc:  # a cleaner bug or a library failure on hostile input
             log.exception("cleaning failed for %s", page.origin)
-            return self._record(page, "failed", "clean_error", f"{type(exc).__name__}: {exc}")
+            return Prepared(failure=("failed", "clean_error", f"{type(exc).__name__}: {exc}"))
+
+    def commit(self, page: RawPage, prepared: Prepared) -> list[Outcome]:
+        """Store an admitted page's articles (or its failure) as one unit of work. Database errors
+        propagate: the run must stop."""
         try:
-            outcomes = store_articles(
-                self.db, self.report.run_id, articles, self.config, near=self.near
-            )
-        except sqlite3.IntegrityError as exc:
-            # Only the ledger's UNIQUE(run_id, origin) can fail here: an input whose name collides
-            # with another's in this run (a file literally named `listing.html#1`). Rolled back.
-            if "pages.run_id, pages.origin" not in str(exc):
-                raise
-            return self._conflict(page)
-        self.report.fired.update(cleaned.fired)
-        self.report.exact_only += sum(1 for a in articles if a.signature is None)
-        self.report.add(outcomes)
-        return outcomes
+            if prepared.failure is not None:
+                return self._record(page, *prepared.failure)
+            try:
+                outcomes = store_articles(
+                    self.db, self.report.run_id, prepared.articles, self.config, near=self.near
+                )
+            except sqlite3.IntegrityError as exc:
+                # Only the ledger's UNIQUE(run_id, origin) can fail here: an input whose name
+                # collides with another's in this run (a file literally named `listing.html#1`).
+                if "pages.run_id, pages.origin" not in str(exc):
+                    raise
+                return self._conflict(page)
+            self.report.fired.update(prepared.fired)
+            self.report.exact_only += sum(1 for a in prepared.articles if a.signature is None)
+            self.report.add(outcomes)
+            return outcomes
+        finally:
+            self._pending.discard(page.origin)
+
+    def process(self, page: RawPage, options: CleanOptions) -> list[Outcome]:
+        """Admit, prepare and commit one input in this thread; [] for a repeated input."""
+        if not self.admit(page):
+            return []
+        return self.commit(page, self.prepare(page, options))

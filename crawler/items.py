@@ -27,7 +27,7 @@ class RawPage:
     origin: str
     url: str
     source: str
-    body: bytes
+    body: bytes = field(repr=False)  # not in logs (Scrapy logs items it scrapes or drops)
     content_type: str | None = None  # "text/html", "text/plain"; None = sniff
     encoding: str | None = None  # charset from the HTTP header, if any
     fetched_at: str = field(default_factory=utcnow_iso)

@@ -25,7 +25,7 @@ from twisted.internet.defer import Deferred
 from cleaners.fingerprint import canonical_url
 from crawler.config import Web
 from crawler.items import RawPage
-from crawler.netpolicy import check_url
+from crawler.netpolicy import check_url, needs_resolver
 
 log = logging.getLogger(__name__)
 FETCH_ERROR = "fetch_error"
@@ -60,9 +60,12 @@ class AddressPolicyMiddleware:
     async def process_request(self, request: Request, spider: Spider | None = None) -> None:
         web = _web(spider or self.crawler.spider)
         allowance = web.private_allowance if web is not None else False
-        refused = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: check_url(request.url, allow_private=allowance)
-        )
+        if needs_resolver(request.url, allowance):  # DNS in a thread, off the event loop
+            refused = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: check_url(request.url, allow_private=allowance)
+            )
+        else:
+            refused = check_url(request.url, allow_private=allowance)
         if refused is None:
             return None
         reason, detail = refused

@@ -85,6 +85,19 @@ def is_forbidden(ip: IPAddress) -> bool:
     )
 
 
+def needs_resolver(url: str, allow_private: bool | Sequence[IPNetwork] = False) -> bool:
+    """True when `check_url` would ask the resolver: an http(s) URL whose host is a name."""
+    if allow_private is True:
+        return False
+    parts = urlsplit(url)
+    host = parts.hostname
+    return (
+        parts.scheme.lower() in ALLOWED_SCHEMES
+        and bool(host)
+        and literal_address(host or "") is None
+    )
+
+
 def check_url(
     url: str,
     *,

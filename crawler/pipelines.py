@@ -3,10 +3,16 @@
 Spiders yield `RawPage` items; this pipeline runs them through `crawler.core.Ingest`, the same code
 the file loader uses, and drops (with a per-reason DropItem subclass, so Scrapy counts drops by
 reason) whatever did not become a new article.
+
+Cleaning runs in a thread that waits on the cleaning worker, so the event loop goes on downloading
+while a page is cleaned; admitting a page and storing it happen on the event loop's thread, the one
+thread that touches the database.
 """
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -74,6 +80,8 @@ class StorePipeline:
         self.near = settings.getbool("DEDUP_ENABLED", True)
         self.ingest: Ingest | None = None
         self.options: CleanOptions = default_options()
+        # One thread: the one worker process cleans one page at a time.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-clean")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -95,19 +103,24 @@ class StorePipeline:
         self.ingest = Ingest(db, report, config, near=self.near, cleaner=cleaner)
         self.crawler.ingest = self.ingest  # type: ignore[attr-defined]  # the address policy records refusals
 
-    def process_item(self, item: Any) -> Any:
-        if not isinstance(item, RawPage) or self.ingest is None:
+    async def process_item(self, item: Any) -> Any:
+        ingest = self.ingest
+        if not isinstance(item, RawPage) or ingest is None:
             return item
         if item.status is not None and item.status >= 400:
             outcomes = self._http_error(item)
         elif item.status == 304:
             outcomes = self._not_modified(item)
+        elif not ingest.admit(item):
+            outcomes = []
         else:
-            outcomes = self.ingest.process(item, self.options)
+            loop = asyncio.get_running_loop()
+            prepared = await loop.run_in_executor(self.executor, ingest.prepare, item, self.options)
+            outcomes = ingest.commit(item, prepared)
             if (item.etag or item.last_modified) and any(
                 o.article_id is not None for o in outcomes
             ):  # a cache for the next revisit, kept for pages that are articles
-                remember_validators(self.ingest.db, item)
+                remember_validators(ingest.db, item)
         if not outcomes:
             raise Repeated(f"already recorded in this run: {item.origin}")
         if any(o.state == "stored" for o in outcomes):
@@ -136,6 +149,7 @@ class StorePipeline:
         return self.ingest.settle(item, state, f"http_{status}", f"HTTP {status} from {item.url}")
 
     def close_spider(self) -> None:
+        self.executor.shutdown(wait=True)
         if self.ingest is None:
             return
         self.ingest.cleaner.close()

@@ -36,6 +36,10 @@ DOWNLOAD_TIMEOUT = 30
 RETRY_ENABLED = True
 RETRY_TIMES = 2
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
+# Pages that do not become new articles are dropped by the pipeline with their reason; that is
+# an outcome (in the ledger and the run report), not a warning.
+DEFAULT_DROPITEM_LOG_LEVEL = "INFO"
+TELNETCONSOLE_ENABLED = False
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
 # Before robots.txt (100) and everything else: no request leaves for a refused address.
 DOWNLOADER_MIDDLEWARES = {

@@ -13,6 +13,7 @@ from crawler.netpolicy import (
     check_url,
     is_forbidden,
     literal_address,
+    needs_resolver,
 )
 
 
@@ -107,3 +108,30 @@ def test_public_hosts_pass_and_other_schemes_do_not() -> None:
         UNRESOLVABLE,
         "unknown.example: Name or service not known",
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_private", "expected"),
+    [
+        ("https://news.example/a", False, True),
+        ("https://news.example/a", [ipaddress.ip_network("127.0.0.1/32")], True),
+        ("https://news.example/a", True, False),
+        ("http://127.0.0.1:8080/a", False, False),
+        ("http://0x7f.1/", False, False),
+        ("http://[::1]/", False, False),
+        ("ftp://news.example/x", False, False),
+        ("http:///no-host", False, False),
+    ],
+)
+def test_the_middleware_asks_the_resolver_only_when_check_url_would(
+    url: str, allow_private: bool | list[ipaddress.IPv4Network], expected: bool
+) -> None:
+    """The middleware skips the DNS thread when `needs_resolver` is False: check_url must then
+    decide without resolving."""
+    assert needs_resolver(url, allow_private) is expected
+    if not expected:
+
+        def no_dns(host: str) -> list[str]:
+            raise AssertionError("resolved although needs_resolver said no")
+
+        check_url(url, allow_private=allow_private, resolve=no_dns)

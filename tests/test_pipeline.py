@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scrapy import Spider
@@ -39,24 +41,28 @@ def _pipeline(db: Path, tmp_path: Path) -> StorePipeline:
     return pipeline
 
 
+def run(pipeline: StorePipeline, item: Any) -> Any:
+    return asyncio.run(pipeline.process_item(item))
+
+
 def test_pipeline_stores_and_drops_by_reason(tmp_path: Path) -> None:
     db = tmp_path / "web.db"
     url = "https://news.example/harbour/ferry"
     first = _pipeline(db, tmp_path)
-    assert first.process_item(page(url)) is not None
+    assert run(first, page(url)) is not None
     with pytest.raises(Repeated):
-        first.process_item(page(url))
+        run(first, page(url))
     with pytest.raises(Duplicate, match="url"):
-        first.process_item(page(url + "?utm_source=feed&utm_medium=rss"))
+        run(first, page(url + "?utm_source=feed&utm_medium=rss"))
     with pytest.raises(Duplicate, match="content"):
-        first.process_item(page("https://mirror.example/copy"))
+        run(first, page("https://mirror.example/copy"))
     with pytest.raises(RejectedPage, match="empty"):
-        first.process_item(page("https://news.example/empty", ""))
-    assert first.process_item({"not": "a page"}) == {"not": "a page"}
+        run(first, page("https://news.example/empty", ""))
+    assert run(first, {"not": "a page"}) == {"not": "a page"}
     first.close_spider()
     second = _pipeline(db, tmp_path)
     with pytest.raises(Unchanged):
-        second.process_item(page(url))
+        run(second, page(url))
     second.close_spider()
 
     rows = query(db, "SELECT run_id, state, reason FROM pages ORDER BY id")
@@ -72,5 +78,30 @@ def test_pipeline_stores_and_drops_by_reason(tmp_path: Path) -> None:
     assert query(db, "SELECT source, status, stored, duplicates FROM runs") == [
         ("harbour", "finished", 1, 2),
         ("harbour", "finished", 0, 0),
+    ]
+    check_ledger(db)
+
+
+@pytest.mark.timeout(60)
+def test_pages_in_flight_together_are_stored_once(tmp_path: Path) -> None:
+    """Cleaning runs off the event loop, so the same URL (or the same text) can be in flight twice
+    at once: the first admitted wins, the other is a repeat (or a duplicate), never stored twice."""
+    db = tmp_path / "web.db"
+    pipeline = _pipeline(db, tmp_path)
+    url = "https://news.example/harbour/ferry"
+
+    async def together() -> list[Any]:
+        items = [page(url), page(url), page("https://mirror.example/copy")]
+        return await asyncio.gather(
+            *(pipeline.process_item(i) for i in items), return_exceptions=True
+        )
+
+    results = asyncio.run(together())
+    pipeline.close_spider()
+    assert isinstance(results[0], RawPage)
+    assert isinstance(results[1], Repeated) and isinstance(results[2], Duplicate)
+    assert query(db, "SELECT origin, state, reason FROM pages ORDER BY id") == [
+        (url, "stored", None),
+        ("https://mirror.example/copy", "duplicate", "content"),
     ]
     check_ledger(db)

@@ -136,3 +136,24 @@ def test_a_page_past_the_worker_memory_cap_ends_recorded_and_the_next_page_works
         with pytest.raises((Rejected, CleanFailed)):  # the parser cannot allocate a 13 MB tree
             _clean(cleaner, big)
         assert _clean(cleaner, SEED_ARTICLE.read_bytes()) == clean(SEED_ARTICLE.read_bytes())
+
+
+def test_fingerprints_from_the_worker_equal_those_computed_here() -> None:
+    """The worker fingerprints what it cleans (so the writer's core does not): the values must be
+    the ones this process would compute, or dedup would differ between the two modes."""
+    from cleaners.fingerprint import DedupConfig, fingerprint
+
+    config = DedupConfig()
+    body = SEED_ARTICLE.read_bytes()
+    with WorkerCleaner() as cleaner:
+        cleaned = cleaner.clean(
+            body,
+            kind=None,
+            declared_encoding=None,
+            url=None,
+            options=CleanOptions(),
+            fingerprint_with=config,
+        )
+    assert cleaned.fingerprints
+    assert cleaned.fingerprints == [fingerprint(e.text, config) for e in cleaned.entries]
+    assert all(f.signature is not None for f in cleaned.fingerprints)

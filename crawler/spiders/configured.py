@@ -95,6 +95,9 @@ def _settings_for(source: Source) -> dict[str, Any]:
         "AUTOTHROTTLE_START_DELAY": web.download_delay,
         "HTTPERROR_ALLOW_ALL": True,  # error pages reach the pipeline and are recorded
         "CONCURRENT_REQUESTS_PER_DOMAIN": web.concurrency,
+        # AutoThrottle aims at this many requests in flight (its default, 1, would halve a
+        # source that asks for 2): the same number as the hard limit above.
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(web.concurrency),
         "CLOSESPIDER_PAGECOUNT": web.max_pages,
     }
 
