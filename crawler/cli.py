@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -21,7 +22,7 @@ from typing import NoReturn
 import click
 
 from crawler import settings
-from crawler.config import ConfigError, dedup_config, load_sources
+from crawler.config import ADHOC_MAX_PAGES, ConfigError, adhoc_source, dedup_config, load_sources
 from crawler.loaders import InputError, count_inputs, load
 from db.connect import DatabaseError, connect
 from db.dedup import ConfigMismatch, rebuild
@@ -145,7 +146,7 @@ def load_cmd(
 
 
 @cli.command("crawl")
-@click.argument("name")
+@click.argument("target")
 @db_option
 @click.option(
     "--sources",
@@ -153,29 +154,65 @@ def load_cmd(
     default=None,
     help=f"Sources file [default: {settings.CRAWLER_SOURCES_FILE} in the current folder].",
 )
+@click.option(
+    "--max-pages",
+    type=click.IntRange(min=1),
+    default=ADHOC_MAX_PAGES,
+    show_default=True,
+    help="Crawl of a URL: stop after this many responses.",
+)
+@click.option(
+    "--allow-private",
+    "allow_private",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Crawl of a URL: a private address or network it may reach (repeatable).",
+)
+@click.option("--source", "source_name", default=None, help="Crawl of a URL: the source name.")
 @verbose_option
-def crawl_cmd(name: str, db_path: str, sources_file: str | None) -> None:
-    """Crawl one configured web source (sitemap, feed or links) into the database.
+def crawl_cmd(
+    target: str,
+    db_path: str,
+    sources_file: str | None,
+    max_pages: int,
+    allow_private: tuple[str, ...],
+    source_name: str | None,
+) -> None:
+    """Crawl a configured web source, or a site by URL, into the database.
 
-    Example: crawler crawl example_news --db data/articles.db
+    TARGET is a source name from the sources file, or an http(s) URL: then the site's sitemap
+    (named in robots.txt, or /sitemap.xml) or feed is found and crawled, else same-site links
+    from the URL are followed.
+
+    \b
+    Examples: crawler crawl example_news --db data/articles.db
+              crawler crawl https://news.example/ --max-pages 100
     """
     path = sources_file or settings.CRAWLER_SOURCES_FILE
     if sources_file is not None and not os.path.exists(sources_file):
         fail(f"sources file not found: {sources_file}", EXIT_USAGE)
     try:
-        sources = load_sources(path)
+        if re.match(r"(?i)https?://", target):
+            source = adhoc_source(
+                target, name=source_name, allow_private=list(allow_private), max_pages=max_pages
+            )
+        else:
+            sources = load_sources(path)
+            if target not in sources or sources[target].web is None:
+                web = sorted(n for n, s in sources.items() if s.web is not None)
+                fail(
+                    f"no web source named {target!r} in {path} "
+                    f"(configured: {', '.join(web) or 'none'}; or give an http(s) URL)",
+                    EXIT_USAGE,
+                )
+            source = sources[target]
     except ConfigError as exc:
-        fail(str(exc))
-    source = sources.get(name)
-    if source is None or source.web is None:
-        web = sorted(n for n, s in sources.items() if s.web is not None)
-        fail(
-            f"no web source named {name!r} in {path} (configured: {', '.join(web) or 'none'})",
-            EXIT_USAGE,
-        )
+        fail(str(exc), EXIT_USAGE if target.lower().startswith("http") else EXIT_ERROR)
     os.environ["CRAWLER_SOURCES_FILE"] = path  # read when the spider module is imported
     from scrapy.crawler import CrawlerProcess
     from scrapy.utils.project import get_project_settings
+
+    from crawler.spiders.configured import spider_class
 
     scrapy_settings = get_project_settings()
     scrapy_settings.set("CRAWLER_DB", db_path)
@@ -185,12 +222,12 @@ def crawl_cmd(name: str, db_path: str, sources_file: str | None) -> None:
     )
     scrapy_settings.set("LOG_INSTALL_ROOT_HANDLER", False)
     process = CrawlerProcess(scrapy_settings)
-    crawler = process.create_crawler(name)
+    crawler = process.create_crawler(spider_class(source))
     process.crawl(crawler)
     process.start()
     report = getattr(crawler, "run_report", None)
     if report is None:
-        fail(f"crawl of {name} did not start (see the log with -v)")
+        fail(f"crawl of {source.name} did not start (see the log with -v)")
     click.echo(report.render())
     sys.exit(EXIT_FAILURES if report.states.get("failed") else EXIT_OK)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from lxml.etree import XPath, XPathSyntaxError
 
@@ -17,8 +18,8 @@ from cleaners.fingerprint import DedupConfig
 from cleaners.rules import RuleError, default_rules
 from crawler import settings
 
-KINDS = ("files", "sitemap", "feed", "links")
-WEB_KINDS = ("sitemap", "feed", "links")
+KINDS = ("files", "sitemap", "feed", "links", "site")
+WEB_KINDS = ("sitemap", "feed", "links", "site")  # site: find the sitemap or feed, else links
 _COMMON_KEYS = {"kind", "description", "rules", "prune_xpath", "extract_timeout"}
 _FILES_KEYS = _COMMON_KEYS | {"paths"}
 _WEB_KEYS = _COMMON_KEYS | {
@@ -239,6 +240,28 @@ def _web(raw: dict[str, Any]) -> Web:
         download_delay=_number(raw, "download_delay", 1.0),
         concurrency=int(_number(raw, "concurrency", 2, minimum=1)),
     )
+
+
+ADHOC_MAX_PAGES = 200
+
+
+def adhoc_source(
+    url: str,
+    *,
+    name: str | None = None,
+    allow_private: bool | list[str] = False,
+    max_pages: int = ADHOC_MAX_PAGES,
+) -> Source:
+    """A `site` source for one URL that no sources file names (`crawler crawl URL`), with the
+    default politeness; named after its host unless `name` is given."""
+    raw: dict[str, Any] = {"start_urls": [url], "allow_private": allow_private}
+    raw["max_pages"] = max_pages
+    try:
+        web = _web(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"crawl {url}: {exc}") from None
+    host = urlsplit(url).hostname or "site"
+    return Source(name=name or host, kind="site", description=f"ad hoc crawl of {url}", web=web)
 
 
 def source_for_paths(sources: dict[str, Source], paths: list[str]) -> Source | None:

@@ -90,7 +90,7 @@ class StorePipeline:
     def open_spider(self) -> None:
         spider = self.crawler.spider
         name = spider.name if spider is not None else "web"
-        source = load_sources(self.sources_file).get(name)
+        source = getattr(spider, "source", None) or load_sources(self.sources_file).get(name)
         if source is not None:
             self.options = source.clean
         config = dedup_config()

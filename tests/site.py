@@ -1,4 +1,6 @@
-"""A local test site on 127.0.0.1 for crawl tests: articles, listings, a sitemap, a feed, robots.txt.
+"""A local test site on 127.0.0.1 for crawl tests: articles in four languages with the boilerplate
+their sites carry, a home page declaring a feed, listing pages with pagination, a sitemap named in
+robots.txt, an RSS feed, a syndicated copy, a tracking-parameter URL, a robots-disallowed page.
 
 Served by a thread of the test process; every request path is logged so tests can check what was
 (and was not) requested. Never bound to anything but 127.0.0.1.
@@ -42,16 +44,52 @@ ARTICLES = {
             "Staff will be hired on part-time contracts, and the pilot will be reviewed after six months.",
         ],
     ),
+    "/news/tokyo-libraries": (
+        "ja",
+        "都立図書館、開館時間を延長へ",
+        [
+            "東京都は来年度から、都内の公立図書館の開館時間を午後九時まで延長すると発表した。",
+            "利用者への調査では、仕事帰りに立ち寄りたいという声が最も多かったという。",
+            "都は夜間の職員を新たに採用し、半年後に効果を検証する方針だ。",
+        ],
+    ),
+    "/news/shanghai-ferry": (
+        "zh",
+        "上海新轮渡码头明年启用",
+        [
+            "上海市交通委员会周一宣布，新的轮渡码头将于明年春季正式启用，比原计划推迟两年。",
+            "官员对记者表示，建设成本比最初估算高出五分之一，主要原因是材料价格上涨。",
+            "当地商家预计，大型船只能够在市中心停靠后，游客数量将明显增加。",
+        ],
+    ),
+}
+
+# What each language's sites leave inside the article block: widgets and no-redistribution lines.
+BOILERPLATE = {
+    "en": ["Share this article", "Like 12 · Share · Comment"],
+    "ko": ["좋아요 0 북마크 공유하기", "<저작권자 ⓒ 테스트타임스, 무단 전재 및 재배포 금지>"],
+    "ja": ["この記事をシェアする", "無断転載を禁じます。"],
+    "zh": ["分享到微信", "版权所有，未经授权不得转载。"],
 }
 
 
 def article_html(lang: str, title: str, paragraphs: list[str]) -> bytes:
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    noise = "".join(f"<p>{line}</p>" for line in BOILERPLATE[lang])
     return (
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{title} | Test Times</title>'
-        f'<meta property="og:title" content="{title}"></head><body><nav><a href="/">Home</a></nav>'
-        f"<article><h1>{title}</h1>{body}<p>Share this article</p></article>"
+        f'<meta property="og:title" content="{title}"></head><body><nav><a href="/">Home</a> '
+        f'<a href="/news/">News</a></nav><article><h1>{title}</h1>{body}{noise}</article>'
         f"<footer>© 2025 Test Times. All rights reserved.</footer></body></html>"
+    ).encode()
+
+
+def listing_html(title: str, links: list[str], next_page: str | None = None) -> bytes:
+    items = "".join(f'<li><a href="{escape(link)}">{escape(link)}</a></li>' for link in links)
+    more = f'<a href="{next_page}" rel="next">Next page</a>' if next_page else ""
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
+        f'<body><nav><a href="/">Home</a></nav><h1>{title}</h1><ul>{items}</ul>{more}</body></html>'
     ).encode()
 
 
@@ -67,6 +105,9 @@ class Site:
     def add_article(self, path: str, lang: str, title: str, paragraphs: list[str]) -> None:
         self.pages[path] = (200, "text/html; charset=utf-8", article_html(lang, title, paragraphs))
 
+    def html(self, path: str, body: bytes) -> None:
+        self.pages[path] = (200, "text/html; charset=utf-8", body)
+
     def sitemap(self, paths: list[str]) -> None:
         urls = "".join(
             f"<url><loc>{escape(p if '://' in p else self.base + p)}</loc></url>" for p in paths
@@ -81,7 +122,22 @@ def default_site(site: Site) -> None:
     lang, title, paragraphs = ARTICLES["/news/harbour-ferry"]
     site.add_article("/syndicated/harbour-ferry-copy", lang, title, paragraphs)  # same text
     site.add_article("/private/draft", "en", "Unpublished draft", ["Not for crawlers. " * 10])
-    site.pages["/robots.txt"] = (200, "text/plain", b"User-agent: *\nDisallow: /private/\n")
+    robots = f"User-agent: *\nDisallow: /private/\n\nSitemap: {site.base}/sitemap.xml\n"
+    site.pages["/robots.txt"] = (200, "text/plain", robots.encode())
+    paths = list(ARTICLES)
+    home = listing_html("Test Times", ["/news/"]).replace(
+        b"</title>",
+        b'</title><link rel="alternate" type="application/rss+xml" href="/feed.xml">',
+    )
+    site.html("/", home)
+    site.html("/news/", listing_html("News", paths[:3], next_page="/news/page/2"))
+    site.html("/news/page/2", listing_html("News, page 2", paths[3:]))
+    items = "".join(
+        f"<item><title>{escape(title)}</title><link>{site.base}{path}</link></item>"
+        for path, (_lang, title, _paragraphs) in ARTICLES.items()
+    )
+    feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Test Times</title>{items}</channel></rss>'
+    site.pages["/feed.xml"] = (200, "application/rss+xml", feed.encode())
     site.sitemap(
         [
             *ARTICLES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import check_ledger, crawler_subprocess, query
-from tests.site import ARTICLES, Site, default_site, serve
+from tests.site import ARTICLES, BOILERPLATE, Site, default_site, listing_html, serve
 
 
 def sources_file(tmp_path: Path, base: str, kind: str = "sitemap", extra: str = "") -> Path:
@@ -30,8 +30,9 @@ def test_sitemap_crawl_stores_each_article_once_and_obeys_robots(tmp_path: Path)
     assert "/robots.txt" in requested
     assert not any(p.startswith("/private/") for p in requested)
     stored = dict(query(db, "SELECT url, title FROM articles"))
-    assert len(stored) == 3  # the three distinct texts, each once
+    assert len(stored) == len(ARTICLES)  # each distinct text once
     assert stored[f"{site.base}/news/seoul-budget"] == "서울시 2025년 예산안 발표"
+    assert stored[f"{site.base}/news/tokyo-libraries"] == "都立図書館、開館時間を延長へ"
     rows = query(db, "SELECT origin, state, reason FROM pages")
     ledger = {str(o).removeprefix(site.base): (s, r) for o, s, r in rows}
     # the same text at three URLs (one with tracking parameters): whichever arrived first is
@@ -44,9 +45,11 @@ def test_sitemap_crawl_stores_each_article_once_and_obeys_robots(tmp_path: Path)
     assert sorted(state for state, _reason in copies) == ["duplicate", "duplicate", "stored"]
     assert ledger["/news/missing-page"] == ("rejected", "http_404")
     assert ledger["/private/draft"] == ("rejected", "robots_disallowed")  # recorded, not requested
-    assert len(ledger) == 7  # every URL the crawl met has exactly one row
-    text = query(db, "SELECT text FROM articles WHERE title LIKE 'Harbour%'")[0][0]
-    assert "Share this article" not in str(text) and "All rights reserved" not in str(text)
+    assert len(ledger) == len(ARTICLES) + 4  # every URL the crawl met has exactly one row
+    for text, language in query(db, "SELECT text, language FROM articles"):
+        lines = str(text).splitlines()
+        assert not set(lines) & set(BOILERPLATE[str(language)]), (language, lines)
+        assert "All rights reserved" not in str(text)
     check_ledger(db)
 
 
@@ -136,7 +139,8 @@ def test_a_second_crawl_fetches_only_listings_and_a_new_article_is_stored_alone(
         third = list(site.requested)
     assert set(second) <= {"/robots.txt", "/sitemap.xml", "/news/missing-page"}
     run2 = dict(query(db, "SELECT state, count(*) FROM pages WHERE run_id = 2 GROUP BY state"))
-    assert run2.get("stored", 0) == 0 and run2["unchanged"] == 5  # 3 articles + 2 known copies
+    # every article and the two known copies of one
+    assert run2.get("stored", 0) == 0 and run2["unchanged"] == len(ARTICLES) + 2
     assert set(third) <= {"/robots.txt", "/sitemap.xml", "/news/night-trains"}
     assert "/news/night-trains" in third
     assert query(db, "SELECT count(*) FROM pages WHERE run_id = 3 AND state = 'stored'") == [(1,)]
@@ -156,3 +160,112 @@ def test_a_due_revisit_asks_changed_since_and_a_304_costs_no_extraction(tmp_path
     assert reasons.get("not_modified", 0) >= 3
     assert query(db, "SELECT count(*) FROM pages WHERE run_id = 2 AND state = 'stored'") == [(0,)]
     check_ledger(db)
+
+
+def _crawl_url(site: Site, db: Path, *extra: str) -> tuple[int, str, list[str]]:
+    site.requested.clear()
+    result = crawler_subprocess(
+        "crawl", f"{site.base}/", "--allow-private", "127.0.0.1", "--db", str(db), *extra
+    )
+    return result.returncode, result.stderr, list(site.requested)
+
+
+def _stored_paths(db: Path, base: str) -> set[str]:
+    return {str(u).removeprefix(base) for (u,) in query(db, "SELECT url FROM articles")}
+
+
+def test_crawl_url_finds_the_sitemap_that_robots_txt_names(tmp_path: Path) -> None:
+    db = tmp_path / "adhoc.db"
+    with serve() as site:
+        code, err, requested = _crawl_url(site, db)
+    assert code == 0, err
+    assert "/feed.xml" not in requested and "/news/" not in requested  # the sitemap was enough
+    assert not any(p.startswith("/private/") for p in requested)
+    assert len(_stored_paths(db, site.base)) == len(ARTICLES)
+    assert query(db, "SELECT DISTINCT source FROM articles") == [("127.0.0.1",)]
+    check_ledger(db)
+
+
+def test_crawl_url_without_a_sitemap_reads_the_feed_the_home_page_declares(
+    tmp_path: Path,
+) -> None:
+    def no_sitemap(site: Site) -> None:
+        default_site(site)
+        del site.pages["/sitemap.xml"]
+        site.pages["/robots.txt"] = (200, "text/plain", b"User-agent: *\nDisallow: /private/\n")
+
+    db = tmp_path / "adhoc.db"
+    with serve(no_sitemap) as site:
+        code, err, requested = _crawl_url(site, db)
+    assert code == 0, err
+    assert "/sitemap.xml" in requested and "/feed.xml" in requested  # guessed, then the feed
+    assert _stored_paths(db, site.base) == set(ARTICLES)
+    # the guessed /sitemap.xml (a 404) was a guess, not an input: nothing recorded for it
+    assert query(db, "SELECT count(*) FROM pages WHERE url LIKE '%sitemap%'") == [(0,)]
+    check_ledger(db)
+
+
+def test_crawl_url_without_sitemap_or_feed_follows_listings_and_their_pages(
+    tmp_path: Path,
+) -> None:
+    def links_only(site: Site) -> None:
+        default_site(site)
+        del site.pages["/sitemap.xml"], site.pages["/feed.xml"]
+        site.html("/", listing_html("Test Times", ["/news/", "/private/draft"]))
+
+    db = tmp_path / "adhoc.db"
+    with serve(links_only) as site:
+        code, err, requested = _crawl_url(site, db)
+    assert code == 0, err
+    assert "/news/page/2" in requested  # pagination followed
+    assert _stored_paths(db, site.base) == set(ARTICLES)  # listings are not articles
+    assert not any(p.startswith("/private/") for p in requested)
+    rows = query(db, "SELECT origin, reason FROM pages WHERE state != 'stored' ORDER BY origin")
+    assert [(str(o).removeprefix(site.base), r) for o, r in rows] == [
+        ("/private/draft", "robots_disallowed"),
+        ("/sitemap.xml", "http_404"),  # robots.txt names it; it is gone: recorded, then links
+    ]
+    check_ledger(db)
+
+
+def test_links_source_follows_pagination_to_every_article(tmp_path: Path) -> None:
+    db = tmp_path / "links.db"
+    extra = "allow = ['/news/page/']\narticles = ['/news/(?!page/)[a-z-]+$']\n"
+    with serve() as site:
+        path = tmp_path / "links.toml"
+        path.write_text(
+            f'[sources.testsite]\nkind = "links"\nstart_urls = ["{site.base}/news/"]\n'
+            f'download_delay = 0\nallow_private = ["127.0.0.1"]\n{extra}',
+            "utf-8",
+        )
+        result = crawler_subprocess("crawl", "testsite", "--sources", str(path), "--db", str(db))
+        requested = list(site.requested)
+    assert result.returncode == 0, result.stderr
+    assert "/news/page/2" in requested
+    assert _stored_paths(db, site.base) == set(ARTICLES)
+    check_ledger(db)
+
+
+def test_a_sitemap_that_lists_nothing_or_fails_is_recorded_not_silently_empty(
+    tmp_path: Path,
+) -> None:
+    def empty(site: Site) -> None:
+        default_site(site)
+        site.sitemap([])
+
+    db = tmp_path / "empty.db"
+    with serve(empty) as site:
+        path = tmp_path / "empty.toml"
+        path.write_text(
+            f'[sources.testsite]\nkind = "sitemap"\nstart_urls = ["{site.base}/sitemap.xml", '
+            f'"{site.base}/gone-sitemap.xml"]\ndownload_delay = 0\nallow_private = ["127.0.0.1"]\n',
+            "utf-8",
+        )
+        result = crawler_subprocess("crawl", "testsite", "--sources", str(path), "--db", str(db))
+    assert result.returncode == 3, result.stderr  # a failed input: the run says so
+    rows = query(db, "SELECT origin, state, reason FROM pages ORDER BY origin")
+    assert [(str(o).removeprefix(site.base), s, r) for o, s, r in rows] == [
+        ("/gone-sitemap.xml", "rejected", "http_404"),
+        ("/sitemap.xml", "failed", "empty_sitemap"),
+    ]
+    assert "empty_sitemap 1" in result.stdout

@@ -11,6 +11,7 @@ from cleaners import errors, worker
 from crawler import loaders, middlewares, netpolicy
 from crawler.cli import cli
 from crawler.config import load_sources
+from crawler.spiders import configured
 from db.connect import connect
 from tests.conftest import ROOT
 
@@ -49,6 +50,7 @@ def test_every_ledger_reason_is_documented() -> None:
     reasons |= {netpolicy.PRIVATE_ADDRESS, netpolicy.BAD_SCHEME, netpolicy.UNRESOLVABLE}
     reasons |= {middlewares.ROBOTS_DISALLOWED, middlewares.NOT_REFETCHED, "not_modified"}
     reasons.add(middlewares.FETCH_ERROR)
+    reasons |= {configured.EMPTY_SITEMAP, configured.EMPTY_FEED}
     for reason in reasons:
         assert f"`{reason}`" in SCHEMA, reason
 

@@ -3,8 +3,13 @@ shows every configured source and `scrapy crawl NAME` / `crawler crawl NAME` run
 
 Each kind is built on Scrapy's own machinery: `SitemapSpider` for sitemaps, `CrawlSpider` rules with
 `LinkExtractor` for link-following sources, and a small feed spider (RSS and Atom parsed by lxml with
-entity expansion and network access off). Every article response becomes a `RawPage` item; the item
-pipeline runs it through the same core path as file loading.
+entity expansion and network access off). Kind `site` (also what `crawler crawl URL` uses) finds a
+site's own index: the sitemaps its robots.txt names, else `/sitemap.xml`, else a feed its start page
+links to, else same-site links. Every article response becomes a `RawPage` item; the item pipeline
+runs it through the same core path as file loading.
+
+A sitemap, feed or listing page that answers an HTTP error, or a sitemap or feed that lists no
+article, is recorded in the ledger (`empty_sitemap`, `empty_feed`, `http_NNN`), never silently empty.
 """
 
 from __future__ import annotations
@@ -12,18 +17,23 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar
+from urllib.parse import urljoin, urlsplit
 
+from courlan import is_navigation_page
 from lxml import etree
 from scrapy import Request, Spider
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spiders import CrawlSpider, Rule, SitemapSpider
+from scrapy.utils.sitemap import sitemap_urls_from_robots
+from twisted.python.failure import Failure
 
 from crawler import settings
 from crawler.config import ConfigError, Source, load_sources
 from crawler.items import RawPage
+from crawler.middlewares import settle_request
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +41,13 @@ _SAFE_XML = etree.XMLParser(
     resolve_entities=False, no_network=True, recover=True, remove_comments=True, huge_tree=False
 )
 _ATOM = "{http://www.w3.org/2005/Atom}"
+EMPTY_SITEMAP = "empty_sitemap"
+EMPTY_FEED = "empty_feed"
+SITE_DEPTH = 3  # kind `site`, following links: listing pages this far from the start page
+# Query keys that make a URL a listing (page 2 of a section, a category, a tag).
+_LISTING_QUERY = re.compile(
+    r"(?:^|&)(?:page|paged|p|pg|offset|start|cat|category|tag|section|list|sort)=", re.I
+)
 
 
 def page_from(response: Response, source: str) -> RawPage:
@@ -69,6 +86,34 @@ class SourceSpider(Spider):
     def parse_article(self, response: Response, **_kwargs: Any) -> Iterator[RawPage]:
         yield self.article(response)
 
+    def index_failed(self, response: Response) -> bool:
+        """True (and recorded) when a sitemap, feed or listing page answered an HTTP error."""
+        status = response.status
+        if status < 400:
+            return False
+        state = "failed" if status >= 500 or status == 429 else "rejected"
+        request = response.request or Request(response.url)
+        settle_request(self.crawler, request, state, f"http_{status}", response.url)
+        return True
+
+    def index_empty(self, response: Response, reason: str, found: int) -> None:
+        """Record a sitemap or feed that lists no article: reported, never silently empty."""
+        if found == 0:
+            self.logger.warning("%s lists no article URLs: %s", response.url, reason)
+            request = response.request or Request(response.url)
+            settle_request(self.crawler, request, "failed", reason, "no article URLs found in it")
+
+
+class ReportedSitemapSpider(SourceSpider, SitemapSpider):
+    """Scrapy's SitemapSpider whose sitemaps end in the ledger when they fail or list nothing."""
+
+    def _parse_sitemap(self, response: Response) -> Iterable[Request]:
+        if self.index_failed(response):
+            return []
+        requests = list(super()._parse_sitemap(response))
+        self.index_empty(response, EMPTY_SITEMAP, len(requests))
+        return requests
+
 
 def feed_links(body: bytes) -> list[str]:
     """Article links of an RSS or Atom document, parsed without entity expansion."""
@@ -85,6 +130,114 @@ def feed_links(body: bytes) -> list[str]:
                 links.append(node.get("href").strip())
                 break
     return [link for link in links if link.startswith(("http://", "https://"))]
+
+
+def looks_like_listing(url: str) -> bool:
+    """A URL that names a listing rather than an article: the site or a section root (a path
+    ending in /), a pagination, category or tag page (courlan's rules, and such query keys)."""
+    parts = urlsplit(url)
+    return (
+        parts.path.endswith("/")
+        or not parts.path
+        or is_navigation_page(url)
+        or bool(_LISTING_QUERY.search(parts.query))
+    )
+
+
+class SiteSpider(ReportedSitemapSpider):
+    """Kind `site`: crawl a site from its own index. The sitemaps that its robots.txt names, else
+    `/sitemap.xml`, else the RSS/Atom feeds its start page declares, else the links of the start
+    page: listing pages are followed (up to SITE_DEPTH), other same-site pages are articles."""
+
+    sitemap_rules = (("", "parse_article"),)
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.source.web.start_urls if self.source.web else []:
+            yield Request(
+                urljoin(url, "/robots.txt"),
+                callback=self._from_robots,
+                errback=self._without_robots,
+                cb_kwargs={"start": url},
+                dont_filter=True,
+            )
+
+    def _from_robots(self, response: Response, start: str) -> Iterator[Request]:
+        sitemaps = []
+        if response.status == 200:
+            sitemaps = list(sitemap_urls_from_robots(response.body, base_url=response.url))
+        for url in sitemaps:
+            yield Request(url, callback=self._named_sitemap, cb_kwargs={"start": start})
+        if not sitemaps:
+            yield Request(
+                urljoin(start, "/sitemap.xml"),
+                callback=self._guessed_sitemap,
+                errback=self._without_robots,
+                cb_kwargs={"start": start},
+            )
+
+    def _named_sitemap(self, response: Response, start: str) -> Iterable[Any]:
+        """A sitemap robots.txt names: when it fails or lists nothing (recorded), the crawl goes
+        on from the start page (requested once, however many named sitemaps fail)."""
+        requests = list(self._parse_sitemap(response))
+        return requests or [Request(start, callback=self._from_start_page)]
+
+    def _without_robots(self, failure: Failure) -> Iterator[Request]:
+        """robots.txt (or the guessed sitemap) could not be fetched: go on from the start page.
+        (When robots.txt is unreachable the robots rule refuses it too, and records why.)"""
+        start = failure.request.cb_kwargs["start"]  # type: ignore[attr-defined]
+        yield Request(start, callback=self._from_start_page, dont_filter=True)
+
+    def _guessed_sitemap(self, response: Response, start: str) -> Iterable[Any]:
+        """`/sitemap.xml` was only a guess: when it is not a sitemap, nothing is recorded."""
+        if response.status == 200 and self._get_sitemap_body(response):
+            requests = list(SitemapSpider._parse_sitemap(self, response))
+            if requests:
+                return requests
+        return [Request(start, callback=self._from_start_page, dont_filter=True)]
+
+    def _from_start_page(self, response: Response) -> Iterator[Any]:
+        if response.status >= 400 or not isinstance(response, TextResponse):
+            yield self.article(response)  # the pipeline records the error or the content type
+            return
+        feeds = response.xpath(
+            '//link[@rel="alternate"][contains(@type, "rss") or contains(@type, "atom")]/@href'
+        ).getall()
+        for href in feeds[:3]:
+            yield Request(response.urljoin(href.strip()), callback=self._parse_feed)
+        if feeds:
+            return
+        yield from self._follow_links(response)
+        if not looks_like_listing(response.url):
+            yield self.article(response)  # the start page is itself an article
+
+    def _parse_feed(self, response: Response) -> Iterator[Request]:
+        if self.index_failed(response):
+            return
+        links = feed_links(response.body)
+        self.index_empty(response, EMPTY_FEED, len(links))
+        for link in links:
+            yield Request(link, callback=self.parse_article)
+
+    def _follow_links(self, response: Response, hops: int = 0) -> Iterator[Request]:
+        """Same-site links: listings are followed up to SITE_DEPTH hops from the start page (hops
+        counted here: Scrapy's DEPTH_LIMIT would also count robots.txt and the sitemap guess)."""
+        if self.index_failed(response) or not isinstance(response, TextResponse):
+            return
+        web = self.source.web
+        assert web is not None
+        host = (urlsplit(response.url).hostname or "").removeprefix("www.")
+        extractor = LinkExtractor(allow=web.allow or (), deny=web.deny or ())
+        for link in extractor.extract_links(response):
+            other = (urlsplit(link.url).hostname or "").removeprefix("www.")
+            if other != host and not other.endswith("." + host):
+                continue  # another site (LinkExtractor's allow_domains compares host:port)
+            if looks_like_listing(link.url):
+                if hops < SITE_DEPTH:
+                    yield Request(
+                        link.url, callback=self._follow_links, cb_kwargs={"hops": hops + 1}
+                    )
+            else:
+                yield Request(link.url, callback=self.parse_article)
 
 
 def _settings_for(source: Source) -> dict[str, Any]:
@@ -127,13 +280,18 @@ def spider_class(source: Source) -> type[Spider]:
                         yield entry
 
             attrs["sitemap_filter"] = sitemap_filter
-        return type(f"{source.name}_spider", (SourceSpider, SitemapSpider), attrs)
+        return type(f"{source.name}_spider", (ReportedSitemapSpider,), attrs)
+    if source.kind == "site":
+        host = (urlsplit(web.start_urls[0]).hostname or "").removeprefix("www.")
+        attrs["allowed_domains"] = [host]  # the site and its subdomains (www.)
+        return type(f"{source.name}_spider", (SiteSpider,), attrs)
     if source.kind == "feed":
 
         def parse(self: SourceSpider, response: Response, **_kw: Any) -> Iterator[Request]:
+            if self.index_failed(response):
+                return
             links = feed_links(response.body)
-            if not links:
-                self.logger.warning("feed %s lists no article links", response.url)
+            self.index_empty(response, EMPTY_FEED, len(links))
             for link in links:
                 yield Request(link, callback=self.parse_article)
 
