@@ -22,7 +22,14 @@ from typing import NoReturn
 import click
 
 from crawler import settings
-from crawler.config import ADHOC_MAX_PAGES, ConfigError, adhoc_source, dedup_config, load_sources
+from crawler.config import (
+    ADHOC_MAX_PAGES,
+    ConfigError,
+    Source,
+    adhoc_source,
+    dedup_config,
+    load_sources,
+)
 from crawler.loaders import InputError, count_inputs, load
 from db.connect import DatabaseError, connect
 from db.dedup import ConfigMismatch, rebuild
@@ -145,6 +152,14 @@ def load_cmd(
     sys.exit(EXIT_FAILURES if report.states.get("failed") else EXIT_OK)
 
 
+def _spider_names() -> list[str]:
+    """Every spider Scrapy knows in this project: generated ones and those written by hand."""
+    from scrapy.spiderloader import get_spider_loader
+    from scrapy.utils.project import get_project_settings
+
+    return list(get_spider_loader(get_project_settings()).list())
+
+
 @cli.command("crawl")
 @click.argument("target")
 @db_option
@@ -178,6 +193,7 @@ def crawl_cmd(
     allow_private: tuple[str, ...],
     source_name: str | None,
 ) -> None:
+    source: Source | None
     """Crawl a configured web source, or a site by URL, into the database.
 
     TARGET is a source name from the sources file, or an http(s) URL: then the site's sitemap
@@ -198,14 +214,16 @@ def crawl_cmd(
             )
         else:
             sources = load_sources(path)
-            if target not in sources or sources[target].web is None:
-                web = sorted(n for n, s in sources.items() if s.web is not None)
-                fail(
-                    f"no web source named {target!r} in {path} "
-                    f"(configured: {', '.join(web) or 'none'}; or give an http(s) URL)",
-                    EXIT_USAGE,
-                )
-            source = sources[target]
+            source = sources.get(target)
+            if source is None or source.web is None or source.kind == "custom":
+                source = None
+                if target not in _spider_names():
+                    web = sorted(n for n, s in sources.items() if s.web is not None)
+                    fail(
+                        f"no web source or spider named {target!r} in {path} "
+                        f"(configured: {', '.join(web) or 'none'}; or give an http(s) URL)",
+                        EXIT_USAGE,
+                    )
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE if target.lower().startswith("http") else EXIT_ERROR)
     os.environ["CRAWLER_SOURCES_FILE"] = path  # read when the spider module is imported
@@ -222,12 +240,13 @@ def crawl_cmd(
     )
     scrapy_settings.set("LOG_INSTALL_ROOT_HANDLER", False)
     process = CrawlerProcess(scrapy_settings)
-    crawler = process.create_crawler(spider_class(source))
+    # a spider written by hand (kind custom, or no entry at all) is found by name in SPIDER_MODULES
+    crawler = process.create_crawler(spider_class(source) if source else target)
     process.crawl(crawler)
     process.start()
     report = getattr(crawler, "run_report", None)
     if report is None:
-        fail(f"crawl of {source.name} did not start (see the log with -v)")
+        fail(f"crawl of {source.name if source else target} did not start (see the log with -v)")
     click.echo(report.render())
     sys.exit(EXIT_FAILURES if report.states.get("failed") else EXIT_OK)
 

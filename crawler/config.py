@@ -18,8 +18,9 @@ from cleaners.fingerprint import DedupConfig
 from cleaners.rules import RuleError, default_rules
 from crawler import settings
 
-KINDS = ("files", "sitemap", "feed", "links", "site")
-WEB_KINDS = ("sitemap", "feed", "links", "site")  # site: find the sitemap or feed, else links
+KINDS = ("files", "sitemap", "feed", "links", "site", "custom")
+# site: find the sitemap or feed, else follow links; custom: a spider written by hand (same name)
+WEB_KINDS = ("sitemap", "feed", "links", "site", "custom")
 _COMMON_KEYS = {"kind", "description", "rules", "prune_xpath", "extract_timeout"}
 _FILES_KEYS = _COMMON_KEYS | {"paths"}
 _WEB_KEYS = _COMMON_KEYS | {
@@ -171,7 +172,7 @@ def _source(name: str, raw: dict[str, Any], root: Path) -> Source:
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
         raise ConfigError(f"extract_timeout: must be a number of seconds >= 0, got {timeout!r}")
     return Source(
-        web=_web(raw) if kind in WEB_KINDS else None,
+        web=_web(raw, needs_urls=kind != "custom") if kind in WEB_KINDS else None,
         name=name,
         kind=kind,
         paths=[str((root / p).resolve()) for p in paths],
@@ -200,9 +201,9 @@ def _number(raw: dict[str, Any], key: str, default: float, minimum: float = 0) -
     return float(value)
 
 
-def _web(raw: dict[str, Any]) -> Web:
+def _web(raw: dict[str, Any], *, needs_urls: bool = True) -> Web:
     start_urls = _strings(raw, "start_urls")
-    if not start_urls:
+    if not start_urls and needs_urls:
         raise ConfigError("start_urls: a web source needs at least one URL")
     for url in start_urls:
         if not re.match(r"https?://[^/\s]+", url):

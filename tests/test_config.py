@@ -108,7 +108,9 @@ def test_configured_web_sources_are_scrapy_spiders(tmp_path: Path) -> None:
         '[sources.news_sitemap]\nkind = "sitemap"\nstart_urls = ["https://news.example/sitemap.xml"]\n'
         '[sources.news_feed]\nkind = "feed"\nstart_urls = ["https://news.example/rss"]\n'
         '[sources.news_links]\nkind = "links"\nstart_urls = ["https://news.example/"]\n'
-        'articles = ["/\\\\d{4}/"]\nschedule = "*/30 * * * *"\n',
+        'articles = ["/\\\\d{4}/"]\nschedule = "*/30 * * * *"\n'
+        '[sources.news_site]\nkind = "site"\nstart_urls = ["https://news.example/"]\n'
+        '[sources.by_hand]\nkind = "custom"\nconcurrency = 1\n',  # no generated spider
         "utf-8",
     )
     scrapy = Path(sys.executable).parent / "scrapy"
@@ -121,4 +123,6 @@ def test_configured_web_sources_are_scrapy_spiders(tmp_path: Path) -> None:
         env={**__import__("os").environ, "CRAWLER_SOURCES_FILE": str(path)},
         check=True,
     )
-    assert listed.stdout.split() == ["news_feed", "news_links", "news_sitemap"]
+    assert listed.stdout.split() == ["news_feed", "news_links", "news_site", "news_sitemap"]
+    custom = load_sources(path)["by_hand"]
+    assert custom.web is not None and custom.web.start_urls == [] and custom.web.concurrency == 1

@@ -26,12 +26,13 @@ from lxml import etree
 from scrapy import Request, Spider
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
+from scrapy.settings import BaseSettings
 from scrapy.spiders import CrawlSpider, Rule, SitemapSpider
 from scrapy.utils.sitemap import sitemap_urls_from_robots
 from twisted.python.failure import Failure
 
 from crawler import settings
-from crawler.config import ConfigError, Source, load_sources
+from crawler.config import ConfigError, Source, Web, load_sources
 from crawler.items import RawPage
 from crawler.middlewares import settle_request
 
@@ -76,9 +77,23 @@ def page_from(response: Response, source: str) -> RawPage:
 
 class SourceSpider(Spider):
     """What every configured spider shares. A spider written by hand for a site that needs code
-    subclasses this (or a kind below), sets `name`, and yields `self.article(response)`."""
+    subclasses this, sets `name`, and yields `self.article(response)` for each article page (or
+    follows to `self.parse_article`). Its politeness, address policy, revisit and cleaning
+    settings come from the sources file entry of the same name (`kind = "custom"`), if any, else
+    the defaults."""
 
     source: ClassVar[Source]
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        if "source" not in vars(cls) and not any("source" in vars(b) for b in cls.__mro__[1:-1]):
+            path = os.environ.get("CRAWLER_SOURCES_FILE") or settings.get("CRAWLER_SOURCES_FILE")
+            found = load_sources(path).get(cls.name)
+            if found is None or found.web is None:
+                found = Source(cls.name, "custom", web=Web(list(getattr(cls, "start_urls", []))))
+            cls.source = found
+            cls.custom_settings = {**_settings_for(found), **(cls.custom_settings or {})}
+        super().update_settings(settings)
 
     def article(self, response: Response) -> RawPage:
         return page_from(response, self.name)
@@ -315,7 +330,11 @@ def _configured() -> dict[str, type[Spider]]:
     except ConfigError as exc:  # `scrapy list` still works; `crawler crawl` reports the error
         log.error("%s", exc)
         return {}
-    return {s.name: spider_class(s) for s in sources.values() if s.web is not None}
+    return {
+        s.name: spider_class(s)
+        for s in sources.values()
+        if s.web is not None and s.kind != "custom"  # custom: the hand-written class is the spider
+    }
 
 
 globals().update({cls.__name__: cls for cls in _configured().values()})
