@@ -184,6 +184,14 @@ def _spider_names() -> list[str]:
     help="Crawl of a URL: a private address or network it may reach (repeatable).",
 )
 @click.option("--source", "source_name", default=None, help="Crawl of a URL: the source name.")
+@click.option(
+    "-s",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a Scrapy or crawler setting, as with scrapy crawl -s (repeatable).",
+)
 @verbose_option
 def crawl_cmd(
     target: str,
@@ -192,6 +200,7 @@ def crawl_cmd(
     max_pages: int,
     allow_private: tuple[str, ...],
     source_name: str | None,
+    overrides: tuple[str, ...],
 ) -> None:
     source: Source | None
     """Crawl a configured web source, or a site by URL, into the database.
@@ -239,6 +248,11 @@ def crawl_cmd(
         "LOG_LEVEL", "DEBUG" if logging.getLogger().level <= logging.DEBUG else "WARNING"
     )
     scrapy_settings.set("LOG_INSTALL_ROOT_HANDLER", False)
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key.strip():
+            fail(f"-s takes NAME=VALUE, got {override!r}", EXIT_USAGE)
+        scrapy_settings.set(key.strip(), value, priority="cmdline")
     process = CrawlerProcess(scrapy_settings)
     # a spider written by hand (kind custom, or no entry at all) is found by name in SPIDER_MODULES
     crawler = process.create_crawler(spider_class(source) if source else target)

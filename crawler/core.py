@@ -129,7 +129,7 @@ class Ingest:
         article_id: int | None = None,
     ) -> list[Outcome]:
         outcome = Outcome(page.origin, state, reason, article_id=article_id, url=page.url)
-        record(self.db, self.report.run_id, page.source, outcome, detail or None)
+        record(self.db, self.report.run_id, page.source, outcome, detail or None, page.attempts)
         self.report.add([outcome])
         return [outcome]
 
@@ -192,7 +192,12 @@ class Ingest:
                 return self._record(page, *prepared.failure)
             try:
                 outcomes = store_articles(
-                    self.db, self.report.run_id, prepared.articles, self.config, near=self.near
+                    self.db,
+                    self.report.run_id,
+                    prepared.articles,
+                    self.config,
+                    near=self.near,
+                    attempts=page.attempts,
                 )
             except sqlite3.IntegrityError as exc:
                 # Only the ledger's UNIQUE(run_id, origin) can fail here: an input whose name

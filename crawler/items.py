@@ -35,6 +35,7 @@ class RawPage:
     etag: str | None = None
     last_modified: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    attempts: int = 1  # fetches it took (Scrapy's retries + 1); 1 for a file
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
@@ -45,7 +46,8 @@ def settle_request(
         return
     origin = (request.meta.get("redirect_urls") or [request.url])[0]
     name = getattr(crawler.spider, "name", "web")
-    page = RawPage(origin=origin, url=request.url, source=name, body=b"")
+    attempts = int(request.meta.get("retry_times", 0)) + 1
+    page = RawPage(origin=origin, url=request.url, source=name, body=b"", attempts=attempts)
     ingest.settle(page, state, reason, detail, **kw)
 
 
@@ -170,3 +172,49 @@ class IncrementalMiddleware:
         if last_modified:
             request.headers.setdefault("If-Modified-Since", last_modified)
         return None
+
+
+def backoff_delay(retry: int, base: float, cap: float, retry_after: str | None = None) -> float:
+    """Seconds to wait before retry number `retry` (1, 2, ...): base * 2**(retry - 1), or the
+    server's Retry-After in seconds when it asks for longer; never more than `cap`."""
+    delay = base * 2 ** (retry - 1)
+    if retry_after and retry_after.strip().isdigit():
+        delay = max(delay, float(retry_after.strip()))
+    return max(0.0, min(delay, cap))
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's retries (same settings, same codes) with exponential backoff: a retried request
+    waits `backoff_delay` before it is sent again, so a struggling server gets air. The wait holds
+    no download slot: other requests go on meanwhile."""
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.base = settings.getfloat("RETRY_BACKOFF_BASE")
+        self.cap = settings.getfloat("RETRY_BACKOFF_MAX")
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Request | Response:
+        result = super().process_response(request, response)
+        if isinstance(result, Request):
+            retry_after = response.headers.get("Retry-After")
+            self._schedule(result, retry_after.decode("latin-1") if retry_after else None)
+        return result
+
+    def process_exception(
+        self, request: Request, exception: Exception, spider: Spider | None = None
+    ) -> Request | Response | None:
+        result = super().process_exception(request, exception)
+        if isinstance(result, Request):
+            self._schedule(result, None)
+        return result
+
+    def _schedule(self, retry: Request, retry_after: str | None) -> None:
+        number = int(retry.meta.get("retry_times", 1))
+        retry.meta["retry_delay"] = backoff_delay(number, self.base, self.cap, retry_after)
+
+    async def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        delay = request.meta.pop("retry_delay", 0)
+        if delay:
+            await asyncio.sleep(delay)

@@ -34,7 +34,9 @@ DOWNLOAD_MAXSIZE = CRAWLER_MAX_INPUT_BYTES
 DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 30
 RETRY_ENABLED = True
-RETRY_TIMES = 2
+RETRY_TIMES = 2  # so at most 3 attempts; the ledger's `attempts` says how many a page took
+RETRY_BACKOFF_BASE = 2.0  # seconds before the first retry, doubled for each next one
+RETRY_BACKOFF_MAX = 60.0  # also the cap on a server's Retry-After
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 # Pages that do not become new articles are dropped by the pipeline with their reason; that is
 # an outcome (in the ledger and the run report), not a warning.
@@ -47,6 +49,8 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.middlewares.StrictRobotsTxtMiddleware": 100,  # 5xx/unreachable robots.txt = disallow
     "crawler.middlewares.IncrementalMiddleware": 120,  # stored URLs: skip or ask "changed since?"
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,  # Scrapy's retries, with backoff
 }
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"

@@ -32,15 +32,21 @@ class Outcome:
 
 
 def _ledger(
-    db: Database, run_id: int, source: str, outcome: Outcome, detail: str | None = None
+    db: Database,
+    run_id: int,
+    source: str,
+    outcome: Outcome,
+    detail: str | None = None,
+    attempts: int = 1,
 ) -> None:
     db.execute(
         """INSERT INTO pages(run_id, origin, url, source, state, reason, article_id, duplicate_of,
-                             similarity, detail, recorded_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                             similarity, attempts, detail, recorded_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             run_id, outcome.origin, outcome.url, source, outcome.state, outcome.reason,
-            outcome.article_id, outcome.duplicate_of, outcome.similarity, detail, utcnow_iso(),
+            outcome.article_id, outcome.duplicate_of, outcome.similarity, attempts, detail,
+            utcnow_iso(),
         ],
     )  # fmt: skip
 
@@ -59,11 +65,16 @@ def already_recorded(db: Database, run_id: int, origin: str, url: str) -> bool:
 
 
 def record(
-    db: Database, run_id: int, source: str, outcome: Outcome, detail: str | None = None
+    db: Database,
+    run_id: int,
+    source: str,
+    outcome: Outcome,
+    detail: str | None = None,
+    attempts: int = 1,
 ) -> Outcome:
     """Record an input that produced no article (rejected or failed) as its own unit of work."""
     with write_transaction(db):
-        _ledger(db, run_id, source, outcome, detail)
+        _ledger(db, run_id, source, outcome, detail, attempts)
     return outcome
 
 
@@ -74,14 +85,16 @@ def store_articles(
     config: DedupConfig,
     *,
     near: bool = True,
+    attempts: int = 1,
 ) -> list[Outcome]:
-    """Store one input's articles atomically; returns one outcome per article, in order."""
+    """Store one input's articles atomically; returns one outcome per article, in order.
+    `attempts`: fetches it took (recorded in the ledger)."""
     outcomes = []
     with write_transaction(db):
         assert_config(db, config)
         for article in articles:
             outcome = _store_one(db, run_id, article, config, near)
-            _ledger(db, run_id, article.source, outcome)
+            _ledger(db, run_id, article.source, outcome, attempts=attempts)
             outcomes.append(outcome)
     return outcomes
 

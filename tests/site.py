@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -99,6 +100,8 @@ class Site:
     redirects: dict[str, str] = field(default_factory=dict)  # path -> Location
     conditional: list[str] = field(default_factory=list)  # paths requested with If-None-Match
     drops: set[str] = field(default_factory=set)  # paths answered by closing the connection
+    flaky: dict[str, int] = field(default_factory=dict)  # path -> 503s still to answer first
+    times: dict[str, list[float]] = field(default_factory=dict)  # path -> when it was requested
     requested: list[str] = field(default_factory=list)
     base: str = ""
 
@@ -156,6 +159,13 @@ def serve(setup: object = default_site, host: str = "127.0.0.1") -> Iterator[Sit
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             site.requested.append(self.path)
+            site.times.setdefault(self.path, []).append(time.monotonic())
+            if site.flaky.get(self.path, 0) > 0:
+                site.flaky[self.path] -= 1
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if self.path in site.drops:
                 self.close_connection = True  # no status line: the client sees a reset
                 return

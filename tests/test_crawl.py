@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from tests.conftest import ROOT, check_ledger, crawler_subprocess, query
 from tests.site import ARTICLES, BOILERPLATE, Site, default_site, listing_html, serve
+
+FAST_RETRIES = ("-s", "RETRY_BACKOFF_BASE=0.05")  # the backoff itself is tested on its own
 
 
 def sources_file(tmp_path: Path, base: str, kind: str = "sitemap", extra: str = "") -> Path:
@@ -85,7 +88,9 @@ def test_redirects_into_other_private_addresses_are_refused_and_recorded(tmp_pat
         site.drops.add("/news/hangs-up")  # the connection closes before any answer
         site.sitemap(["/news/moved", "/news/to-file", "/news/library-hours", "/news/hangs-up"])
         sources = sources_file(tmp_path, site.base)
-        result = crawler_subprocess("crawl", "testsite", "--sources", str(sources), "--db", str(db))
+        result = crawler_subprocess(
+            "crawl", "testsite", "--sources", str(sources), "--db", str(db), *FAST_RETRIES
+        )
         assert canary.requested == []  # not one request reached 127.0.0.2
     assert result.returncode == 3, result.stderr  # finished, with a failed (retryable) fetch
     rows = query(db, "SELECT origin, url, state, reason FROM pages ORDER BY origin")
@@ -105,7 +110,9 @@ def test_a_failing_robots_txt_disallows_the_whole_site(tmp_path: Path) -> None:
     db = tmp_path / "robots.db"
     with serve(broken_robots) as site:
         sources = sources_file(tmp_path, site.base)
-        result = crawler_subprocess("crawl", "testsite", "--sources", str(sources), "--db", str(db))
+        result = crawler_subprocess(
+            "crawl", "testsite", "--sources", str(sources), "--db", str(db), *FAST_RETRIES
+        )
         requested = set(site.requested)
     assert result.returncode == 0, result.stderr
     assert requested == {"/robots.txt"}  # RFC 9309: 5xx means disallow everything
@@ -331,4 +338,40 @@ def test_the_readme_hand_written_spider_runs_with_scrapy_crawl_and_crawler_crawl
         )  # fmt: skip
         assert second.returncode == 0, second.stderr
         assert f"unchanged  {len(ARTICLES):>7}" in second.stdout  # known articles: not refetched
+    check_ledger(db)
+
+
+def test_backoff_doubles_and_respects_retry_after_within_its_cap() -> None:
+    from crawler.middlewares import backoff_delay
+
+    assert [backoff_delay(n, 2.0, 60.0) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
+    assert backoff_delay(7, 2.0, 60.0) == 60.0
+    assert backoff_delay(1, 2.0, 60.0, retry_after="30") == 30.0
+    assert backoff_delay(1, 2.0, 60.0, retry_after="3600") == 60.0
+    assert backoff_delay(3, 2.0, 60.0, retry_after="1") == 8.0  # never sooner than the backoff
+    assert backoff_delay(1, 2.0, 60.0, retry_after="Wed, 21 Oct 2026 07:28:00 GMT") == 2.0
+
+
+def test_retries_back_off_record_their_attempts_and_failures_are_retried_next_run(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "retry.db"
+    with serve() as site:
+        site.flaky["/news/library-hours"] = 2  # two 503s, then the page
+        site.flaky["/news/seoul-budget"] = 3  # 503 on every attempt of this run
+        sources = sources_file(tmp_path, site.base)
+        crawl = ("crawl", "testsite", "--sources", str(sources), "--db", str(db))
+        first = crawler_subprocess(*crawl, "-s", "RETRY_BACKOFF_BASE=0.4")
+        times = site.times["/news/library-hours"]
+        second = crawler_subprocess(*crawl, "-s", "RETRY_BACKOFF_BASE=0.4")  # the site is well
+    assert first.returncode == 3, first.stderr  # a failed page: the exit status says so
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(times) == 3 and gaps[0] >= 0.35 and gaps[1] >= 0.75, gaps  # 0.4 s, then 0.8 s
+    rows = query(db, "SELECT run_id, origin, state, reason, attempts FROM pages ORDER BY id")
+    ledger = {(r, str(o).removeprefix(site.base)): (s, why, n) for r, o, s, why, n in rows}
+    assert ledger[(1, "/news/library-hours")] == ("stored", None, 3)
+    assert ledger[(1, "/news/seoul-budget")] == ("failed", "http_503", 3)
+    assert second.returncode == 0, second.stderr
+    assert ledger[(2, "/news/seoul-budget")] == ("stored", None, 1)  # retried by the next run
+    assert ledger[(2, "/news/library-hours")] == ("unchanged", "not_refetched", 1)
     check_ledger(db)

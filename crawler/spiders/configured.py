@@ -72,6 +72,7 @@ def page_from(response: Response, source: str) -> RawPage:
         status=response.status,
         etag=text("ETag"),
         last_modified=text("Last-Modified"),
+        attempts=int(response.meta.get("retry_times", 0)) + 1,
     )
 
 
