@@ -26,7 +26,10 @@ DEDUP_THRESHOLD = 0.8
 DEDUP_MIN_SHINGLES = 50
 
 # --- Scrapy: polite and bounded by default ---------------------------------------------------
-USER_AGENT = "dedup-crawler/0.1 (+https://example.invalid/crawler-contact)"
+# Sites see who crawls them and where to complain: set CRAWLER_CONTACT_URL to a page (or mailto:)
+# about your crawl. The User-Agent is built from it unless USER_AGENT is set explicitly.
+CRAWLER_CONTACT_URL = "https://example.invalid/crawler-contact"
+USER_AGENT = None  # None: "dedup-crawler/VERSION (+CRAWLER_CONTACT_URL)"
 ROBOTSTXT_OBEY = True
 AUTOTHROTTLE_ENABLED = True
 CONCURRENT_REQUESTS_PER_DOMAIN = 2

@@ -103,6 +103,7 @@ class Site:
     flaky: dict[str, int] = field(default_factory=dict)  # path -> 503s still to answer first
     times: dict[str, list[float]] = field(default_factory=dict)  # path -> when it was requested
     requested: list[str] = field(default_factory=list)
+    agents: set[str] = field(default_factory=set)  # User-Agent headers seen
     base: str = ""
 
     def add_article(self, path: str, lang: str, title: str, paragraphs: list[str]) -> None:
@@ -159,6 +160,7 @@ def serve(setup: object = default_site, host: str = "127.0.0.1") -> Iterator[Sit
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             site.requested.append(self.path)
+            site.agents.add(self.headers.get("User-Agent", ""))
             site.times.setdefault(self.path, []).append(time.monotonic())
             if site.flaky.get(self.path, 0) > 0:
                 site.flaky[self.path] -= 1

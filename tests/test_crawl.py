@@ -31,9 +31,16 @@ def test_sitemap_crawl_stores_each_article_once_and_obeys_robots(tmp_path: Path)
     db = tmp_path / "crawl.db"
     with serve() as site:
         sources = sources_file(tmp_path, site.base)
-        result = crawler_subprocess("crawl", "testsite", "--sources", str(sources), "--db", str(db))
+        contact = ("-s", "CRAWLER_CONTACT_URL=https://ops.example/about-our-crawler")
+        result = crawler_subprocess(
+            "crawl", "testsite", "--sources", str(sources), "--db", str(db), *contact
+        )
         requested = list(site.requested)
     assert result.returncode in (0, 3), result.stderr
+    (agent,) = site.agents  # robots.txt and pages alike name the crawler and its operator
+    assert (
+        agent.startswith("dedup-crawler/") and "(+https://ops.example/about-our-crawler)" in agent
+    )
     assert "/robots.txt" in requested
     assert not any(p.startswith("/private/") for p in requested)
     stored = dict(query(db, "SELECT url, title FROM articles"))

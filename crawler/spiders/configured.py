@@ -18,6 +18,7 @@ import logging
 import os
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
@@ -76,6 +77,17 @@ def page_from(response: Response, source: str) -> RawPage:
     )
 
 
+def user_agent(contact: str | None) -> str:
+    """The User-Agent naming the crawler, its version and the operator's contact URL."""
+    try:
+        release = version("dedup-crawler")
+    except PackageNotFoundError:
+        release = "dev"
+    if not contact or "example.invalid" in contact:
+        log.warning("CRAWLER_CONTACT_URL is not set: sites cannot tell who crawls them")
+    return f"dedup-crawler/{release} (+{contact or 'no contact given'})"
+
+
 class SourceSpider(Spider):
     """What every configured spider shares. A spider written by hand for a site that needs code
     subclasses this, sets `name`, and yields `self.article(response)` for each article page (or
@@ -95,6 +107,8 @@ class SourceSpider(Spider):
             cls.source = found
             cls.custom_settings = {**_settings_for(found), **(cls.custom_settings or {})}
         super().update_settings(settings)
+        if not settings.get("USER_AGENT"):
+            settings.set("USER_AGENT", user_agent(settings.get("CRAWLER_CONTACT_URL")), "spider")
 
     def article(self, response: Response) -> RawPage:
         return page_from(response, self.name)
