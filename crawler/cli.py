@@ -31,10 +31,12 @@ from crawler.config import (
     load_sources,
 )
 from crawler.loaders import InputError, count_inputs, load
+from crawler.report import EXIT_BUSY, EXIT_INTERRUPTED, EXIT_OK
 from db.connect import DatabaseError, connect
 from db.dedup import ConfigMismatch, rebuild
+from db.locks import SourceBusy
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_ERROR, EXIT_USAGE = 1, 2  # the others come from the run report (crawler/report.py)
 
 db_option = click.option(
     "--db",
@@ -137,6 +139,8 @@ def load_cmd(
         )
     except InputError as exc:
         fail(str(exc), EXIT_USAGE)
+    except SourceBusy as exc:
+        fail(str(exc), EXIT_BUSY)
     except (ConfigError, ConfigMismatch, DatabaseError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -149,7 +153,7 @@ def load_cmd(
         if bar is not None:
             bar.__exit__(None, None, None)
     click.echo(report.render())
-    sys.exit(EXIT_FAILURES if report.states.get("failed") else EXIT_OK)
+    sys.exit(report.exit_code())
 
 
 def _spider_names() -> list[str]:
@@ -259,10 +263,13 @@ def crawl_cmd(
     process.crawl(crawler)
     process.start()
     report = getattr(crawler, "run_report", None)
+    busy = getattr(crawler, "busy", None)
+    if busy:
+        fail(busy, EXIT_BUSY)
     if report is None:
         fail(f"crawl of {source.name if source else target} did not start (see the log with -v)")
     click.echo(report.render())
-    sys.exit(EXIT_FAILURES if report.states.get("failed") else EXIT_OK)
+    sys.exit(report.exit_code())
 
 
 @cli.group("dedup")

@@ -35,7 +35,8 @@ from crawler.items import RawPage
 from crawler.report import RunReport
 from db.connect import connect
 from db.dedup import check_config
-from db.runs import finish_run, start_run
+from db.locks import source_lock
+from db.runs import close_report, start_run
 
 log = logging.getLogger(__name__)
 
@@ -229,21 +230,19 @@ def load(
     db = connect(db_path)
     try:
         check_config(db, config, db_path)
-        report = RunReport(source=name)
-        report.run_id = start_run(db, name, "load " + " ".join(map(display, paths)))
-        try:
-            with WorkerCleaner(memory_limit=worker_memory_limit()) as cleaner:
-                load_files(
-                    Ingest(db, report, config, near=near, cleaner=cleaner), paths, options, progress
-                )
-        except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            report.close(status)
-            with contextlib.suppress(Exception):  # the database itself may be what failed
-                finish_run(db, report.run_id, status, report.as_dict())
-            raise
-        report.close("finished")
-        finish_run(db, report.run_id, "finished", report.as_dict())
-        return report
+        with source_lock(db_path, name):  # SourceBusy when another process runs this source
+            report = RunReport(source=name)
+            report.run_id = start_run(db, name, "load " + " ".join(map(display, paths)))
+            try:
+                with WorkerCleaner(memory_limit=worker_memory_limit()) as cleaner:
+                    ingest = Ingest(db, report, config, near=near, cleaner=cleaner)
+                    load_files(ingest, paths, options, progress)
+            except BaseException as exc:
+                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                with contextlib.suppress(Exception):  # the database itself may be what failed
+                    close_report(db, report, status)
+                raise
+            close_report(db, report, "finished")
+            return report
     finally:
         db.close()

@@ -12,6 +12,7 @@ thread that touches the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,7 +29,8 @@ from crawler.items import RawPage, utcnow_iso
 from crawler.report import RunReport
 from db.connect import connect, write_transaction
 from db.dedup import check_config
-from db.runs import finish_run, start_run
+from db.locks import SourceBusy, source_lock
+from db.runs import close_report, start_run
 from db.store import Outcome
 
 
@@ -82,6 +84,7 @@ class StorePipeline:
         self.options: CleanOptions = default_options()
         # One thread: the one worker process cleans one page at a time.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-clean")
+        self.lock = contextlib.ExitStack()  # the source's run lock, held from open to close
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -94,6 +97,11 @@ class StorePipeline:
         if source is not None:
             self.options = source.clean
         config = dedup_config()
+        try:
+            self.lock.enter_context(source_lock(self.db_path, name))
+        except SourceBusy as exc:
+            self.crawler.busy = str(exc)  # type: ignore[attr-defined]  # read by `crawler crawl`
+            raise
         db = connect(self.db_path)
         check_config(db, config)
         report = RunReport(source=name)
@@ -150,10 +158,13 @@ class StorePipeline:
 
     def close_spider(self) -> None:
         self.executor.shutdown(wait=True)
-        if self.ingest is None:
-            return
-        self.ingest.cleaner.close()
-        report = self.ingest.report
-        report.close("finished")
-        finish_run(self.ingest.db, report.run_id, "finished", report.as_dict())
-        self.ingest.db.close()
+        with self.lock:
+            if self.ingest is None:
+                return
+            self.ingest.cleaner.close()
+            report = self.ingest.report
+            stats = self.crawler.stats
+            if stats is not None:
+                report.fetched = int(stats.get_value("response_received_count", 0) or 0)
+            close_report(self.ingest.db, report, "finished")
+            self.ingest.db.close()

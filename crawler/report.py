@@ -9,6 +9,16 @@ from typing import Any
 
 from db.store import STATES, Outcome
 
+# Exit statuses of load, crawl and run (documented in docs/operating.md).
+EXIT_OK = 0
+EXIT_FAILURES = 3  # finished; some inputs failed (retried by the next run)
+EXIT_UNREACHABLE = 4  # finished; the source could not be reached (every fetch failed)
+EXIT_BROKEN = 5  # finished; the source yielded no article although its last good run did
+EXIT_BUSY = 75  # not run: another process is running this source (EX_TEMPFAIL)
+EXIT_INTERRUPTED = 130
+_NETWORK = ("fetch_error", "http_5", "http_429")
+FIELDS = ("title", "author", "published_at", "language")
+
 
 @dataclass
 class RunReport:
@@ -23,6 +33,9 @@ class RunReport:
     fired: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)  # seen but not accepted, by reason
     exact_only: int = 0  # articles too short for near-duplicate detection
+    fetched: int | None = None  # crawls: HTTP responses received (robots.txt, sitemaps included)
+    coverage: dict[str, float] = field(default_factory=dict)  # share of stored articles with it
+    found_before: int | None = None  # articles found by this source's last finished run
     started: float = field(default_factory=time.monotonic)
     duration: float = 0.0
 
@@ -35,6 +48,40 @@ class RunReport:
     def close(self, status: str) -> None:
         self.status = status
         self.duration = time.monotonic() - self.started
+
+    def found(self) -> int:
+        """Articles this run found: stored, unchanged or duplicates of stored ones."""
+        return sum(self.states.get(s, 0) for s in ("stored", "unchanged", "duplicate"))
+
+    def unreachable(self) -> bool:
+        failed = [r for (state, r), _n in self.reasons.items() if state == "failed"]
+        return (
+            self.found() == 0
+            and bool(failed)
+            and all(r.startswith(_NETWORK) for r in failed)
+            and not self.states.get("rejected")
+        )
+
+    def warnings(self) -> list[str]:
+        notes = []
+        if self.unreachable():
+            notes.append(f"source {self.source} unreachable: every fetch failed")
+        elif self.found() == 0 and (self.found_before or 0) > 0:
+            notes.append(
+                f"source {self.source} yielded no article (its last good run found "
+                f"{self.found_before}): layout changed?"
+            )
+        return notes
+
+    def exit_code(self) -> int:
+        """The run's exit status, from its ledger counts: see EXIT_* above."""
+        if self.status == "interrupted":
+            return EXIT_INTERRUPTED
+        if self.unreachable():
+            return EXIT_UNREACHABLE
+        if self.found() == 0 and (self.found_before or 0) > 0:
+            return EXIT_BROKEN
+        return EXIT_FAILURES if self.states.get("failed") else EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
         by_reason: dict[str, dict[str, int]] = {}
@@ -50,6 +97,10 @@ class RunReport:
             "rules_fired": dict(sorted(self.fired.items())),
             "skipped": dict(sorted(self.skipped.items())),
             "exact_only": self.exact_only,
+            "fetched": self.fetched,
+            "coverage": self.coverage,
+            "warnings": self.warnings(),
+            "exit_code": self.exit_code(),
             "duration_s": round(self.duration, 3),
             "inputs_per_s": round(self.inputs / self.duration, 2) if self.duration else None,
         }
@@ -73,6 +124,12 @@ class RunReport:
         if self.exact_only:
             lines.append(f"  exact-only dedup (text too short for MinHash): {self.exact_only}")
         lines.append(f"  rules fired: {_pairs(self.fired) if self.fired else 'none'}")
+        if self.fetched is not None:
+            lines.append(f"  responses received: {self.fetched}")
+        if self.coverage:
+            shares = ", ".join(f"{k} {v:.0%}" for k, v in self.coverage.items())
+            lines.append(f"  field coverage of stored articles: {shares}")
+        lines += [f"  warning: {w}" for w in self.warnings()]
         return "\n".join(lines)
 
 

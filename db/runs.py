@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import socket
+import sqlite3
 from typing import Any
 
 from sqlite_utils import Database
 
 from crawler.items import utcnow_iso
+from crawler.report import FIELDS, RunReport
 from db.connect import write_transaction
+
+log = logging.getLogger(__name__)
 
 
 def _alive(pid: int) -> bool:
@@ -29,19 +35,42 @@ def mark_interrupted(db: Database) -> int:
     rows = db.execute(
         "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", [host]
     ).fetchall()
-    dead = [run_id for run_id, pid in rows if pid is None or not _alive(int(pid))]
+    dead = [int(run_id) for run_id, pid in rows if pid is None or not _alive(int(pid))]
     if dead:
         with write_transaction(db):
-            db.conn.executemany(
-                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
-                [(utcnow_iso(), run_id) for run_id in dead],
-            )
+            _close_interrupted(db, dead)
     return len(dead)
 
 
+def _close_interrupted(db: Database, run_ids: list[int]) -> None:
+    """Close dead runs as interrupted, with their state counts taken from the ledger."""
+    for run_id in run_ids:
+        counts = ledger_counts(db, run_id)
+        db.execute(
+            """UPDATE runs SET status = 'interrupted', finished_at = ?, stored = ?, duplicates = ?,
+                   unchanged = ?, rejected = ?, failed = ?,
+                   inputs = (SELECT count(DISTINCT CASE WHEN instr(origin, '#') > 0
+                             THEN substr(origin, 1, instr(origin, '#') - 1) ELSE origin END)
+                             FROM pages WHERE run_id = ?)
+               WHERE id = ? AND status = 'running'""",
+            [
+                utcnow_iso(), counts.get("stored", 0), counts.get("duplicate", 0),
+                counts.get("unchanged", 0), counts.get("rejected", 0), counts.get("failed", 0),
+                run_id, run_id,
+            ],
+        )  # fmt: skip
+
+
 def start_run(db: Database, source: str, command: str) -> int:
+    """Open a run of `source`. The caller holds the source's lock (db.locks), so a run of this
+    source still marked `running` is dead, whatever host or pid it names: it is closed as
+    interrupted first."""
     mark_interrupted(db)
     with write_transaction(db):
+        stale = db.execute(
+            "SELECT id FROM runs WHERE source = ? AND status = 'running'", [source]
+        ).fetchall()
+        _close_interrupted(db, [int(r[0]) for r in stale])
         cursor = db.execute(
             "INSERT INTO runs(source, command, started_at, status, pid, host) VALUES (?, ?, ?, 'running', ?, ?)",
             [source, command, utcnow_iso(), os.getpid(), socket.gethostname()],
@@ -55,6 +84,44 @@ def ledger_counts(db: Database, run_id: int) -> dict[str, int]:
         "SELECT state, count(*) FROM pages WHERE run_id = ? GROUP BY state", [run_id]
     ).fetchall()
     return {state: int(n) for state, n in rows}
+
+
+def field_coverage(db: Database, run_id: int) -> dict[str, float]:
+    """Share of the articles this run stored that have each metadata field."""
+    row = db.execute(
+        """SELECT count(*), count(a.title), count(a.author), count(a.published_at),
+                  count(a.language)
+           FROM pages p JOIN articles a ON a.id = p.article_id
+           WHERE p.run_id = ? AND p.state = 'stored'""",
+        [run_id],
+    ).fetchone()
+    total = int(row[0])
+    if not total:
+        return {}
+    return {name: round(int(n) / total, 3) for name, n in zip(FIELDS, row[1:], strict=True)}
+
+
+def found_before(db: Database, source: str, run_id: int) -> int | None:
+    """Articles found (stored, unchanged, duplicate) by the source's last finished run before
+    `run_id`; None when there is none."""
+    row = db.execute(
+        """SELECT stored + unchanged + duplicates FROM runs
+           WHERE source = ? AND status = 'finished' AND id < ? ORDER BY id DESC LIMIT 1""",
+        [source, run_id],
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def close_report(db: Database, report: RunReport, status: str) -> None:
+    """Close `report` with what only the database knows (coverage, the previous run) and store it."""
+    with contextlib.suppress(sqlite3.Error):  # a broken database still gets its run closed below
+        report.coverage = field_coverage(db, report.run_id)
+        report.found_before = found_before(db, report.source, report.run_id)
+    report.close(status)
+    if report.warnings():
+        for warning in report.warnings():
+            log.warning("%s", warning)
+    finish_run(db, report.run_id, status, report.as_dict())
 
 
 def finish_run(db: Database, run_id: int, status: str, report: dict[str, Any]) -> None:

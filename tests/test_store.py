@@ -77,9 +77,13 @@ def _crawler(*args: str) -> subprocess.Popen[str]:
 
 
 def test_two_concurrent_loads_store_each_text_once(tmp_path: Path) -> None:
+    """Two sources loading the same texts at once (one run per source at a time, different
+    sources in parallel): the store's transaction decides, each text is stored once."""
     corpus = write_corpus(tmp_path / "corpus", 60)
     db = tmp_path / "shared.db"
-    procs = [_crawler("load", str(corpus), "--db", str(db)) for _ in range(2)]
+    procs = [
+        _crawler("load", str(corpus), "--db", str(db), "--source", name) for name in ("a", "b")
+    ]
     for proc in procs:
         _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
