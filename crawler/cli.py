@@ -272,6 +272,110 @@ def crawl_cmd(
     sys.exit(report.exit_code())
 
 
+@cli.command("run")
+@click.argument("names", nargs=-1)
+@db_option
+@click.option(
+    "--sources",
+    "sources_file",
+    default=settings.CRAWLER_SOURCES_FILE,
+    show_default=True,
+    help="Sources file.",
+)
+@click.option("--due", is_flag=True, help="Only sources whose cron schedule is due.")
+@click.option(
+    "--now",
+    default=None,
+    hidden=True,
+    help="Pretend it is this ISO time (UTC if no offset) when deciding what is due.",
+)
+@verbose_option
+def run_cmd(
+    names: tuple[str, ...], db_path: str, sources_file: str, due: bool, now: str | None
+) -> None:
+    """Run configured sources: all of them, those named, or (--due) those whose schedule is due.
+
+    Each source runs as its own `crawler load` or `crawler crawl` process and prints its report;
+    a summary follows. For cron: `*/5 * * * * cd /srv/crawler && .venv/bin/crawler run --due`.
+    """
+    from datetime import UTC, datetime
+
+    from crawler import operate
+
+    if not os.path.exists(sources_file):
+        fail(f"sources file not found: {sources_file}", EXIT_USAGE)
+    try:
+        sources = load_sources(sources_file)
+    except ConfigError as exc:
+        fail(str(exc))
+    unknown = [n for n in names if n not in sources]
+    if unknown:
+        fail(f"no source named {unknown[0]!r} in {sources_file}", EXIT_USAGE)
+    chosen = [sources[n] for n in names] if names else list(sources.values())
+    try:
+        moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
+    except ValueError:
+        fail(f"--now: not an ISO time: {now!r}", EXIT_USAGE)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        db = connect(db_path)
+        planned = operate.plan(db, db_path, chosen, due_only=due, now=moment)
+        db.close()
+        operate.execute(planned, db_path, sources_file)
+    except KeyboardInterrupt:
+        click.echo(operate.summary(planned))
+        fail("interrupted; rerun to continue", EXIT_INTERRUPTED)
+    except (DatabaseError, sqlite3.Error) as exc:
+        fail(f"database error: {exc}")
+    click.echo(operate.summary(planned))
+    sys.exit(operate.overall_exit(planned, due_only=due))
+
+
+@cli.command("stats")
+@db_option
+@click.option("--source", default=None, help="Only this source's runs.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines, one run per line, newest first.")
+def stats_cmd(db_path: str, source: str | None, limit: int, as_json: bool) -> None:
+    """Recent runs: what each stored, skipped and failed, how long it took."""
+    if not os.path.exists(db_path):
+        fail(f"no database at {db_path}", EXIT_USAGE)
+    try:
+        db = connect(db_path)
+        where, params = ("WHERE source = ?", [source]) if source else ("", [])
+        rows = list(
+            db.query(
+                f"""SELECT id, source, status, started_at, finished_at, inputs, stored, duplicates,
+                       unchanged, rejected, failed, report FROM runs {where}
+                    ORDER BY id DESC LIMIT ?""",
+                [*params, limit],
+            )
+        )
+    except (DatabaseError, sqlite3.Error) as exc:
+        fail(f"database error: {exc}")
+    if as_json:
+        for row in rows:
+            row["report"] = json.loads(row["report"] or "{}")
+            click.echo(json.dumps(row, ensure_ascii=False, sort_keys=True))
+        return
+    header = f"{'run':>5} {'source':<16} {'status':<11} {'started (UTC)':<20} {'secs':>7} "
+    header += (
+        f"{'inputs':>7} {'stored':>7} {'dup':>6} {'unchgd':>7} {'rej':>5} {'failed':>6} {'in/s':>7}"
+    )
+    click.echo(header)
+    for row in rows:
+        report = json.loads(row["report"] or "{}")
+        secs = report.get("duration_s")
+        rate = report.get("inputs_per_s")
+        click.echo(
+            f"{row['id']:>5} {row['source'][:16]:<16} {row['status']:<11} "
+            f"{(row['started_at'] or '')[:19]:<20} {secs if secs is not None else '-':>7} "
+            f"{row['inputs']:>7} {row['stored']:>7} {row['duplicates']:>6} {row['unchanged']:>7} "
+            f"{row['rejected']:>5} {row['failed']:>6} {rate if rate is not None else '-':>7}"
+        )
+
+
 @cli.group("dedup")
 def dedup_group() -> None:
     """Maintain the near-duplicate index."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from croniter import croniter
 from lxml.etree import XPath, XPathSyntaxError
 
 from cleaners.clean import CleanOptions
@@ -21,10 +22,10 @@ from crawler import settings
 KINDS = ("files", "sitemap", "feed", "links", "site", "custom")
 # site: find the sitemap or feed, else follow links; custom: a spider written by hand (same name)
 WEB_KINDS = ("sitemap", "feed", "links", "site", "custom")
-_COMMON_KEYS = {"kind", "description", "rules", "prune_xpath", "extract_timeout"}
+_COMMON_KEYS = {"kind", "description", "rules", "prune_xpath", "extract_timeout", "schedule"}
 _FILES_KEYS = _COMMON_KEYS | {"paths"}
 _WEB_KEYS = _COMMON_KEYS | {
-    "start_urls", "allow", "deny", "articles", "max_pages", "schedule", "revisit_days",
+    "start_urls", "allow", "deny", "articles", "max_pages", "revisit_days",
     "allow_private", "download_delay", "concurrency",
 }  # fmt: skip
 _SOURCE_KEYS = _FILES_KEYS | _WEB_KEYS
@@ -44,7 +45,6 @@ class Web:
     deny: list[str] = field(default_factory=list)  # URL regexes never requested
     articles: list[str] = field(default_factory=list)  # URL regexes of article pages (links)
     max_pages: int = 0  # 0 = no cap
-    schedule: str | None = None  # cron expression (used by `crawler run --due`)
     revisit_days: float = 0  # 0 = a stored article is never refetched
     allow_private: bool | list[str] = False  # or only these addresses/networks
     download_delay: float = 1.0
@@ -66,6 +66,7 @@ class Source:
     description: str = ""
     clean: CleanOptions = field(default_factory=CleanOptions)
     web: Web | None = None
+    schedule: str | None = None  # cron expression, read in UTC (`crawler run --due`)
 
 
 def dedup_config() -> DedupConfig:
@@ -171,7 +172,15 @@ def _source(name: str, raw: dict[str, Any], root: Path) -> Source:
     timeout = raw.get("extract_timeout", settings.CRAWLER_EXTRACT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
         raise ConfigError(f"extract_timeout: must be a number of seconds >= 0, got {timeout!r}")
+    schedule = raw.get("schedule")
+    if schedule is not None and (
+        not isinstance(schedule, str)
+        or len(schedule.split()) != 5
+        or not croniter.is_valid(schedule)
+    ):
+        raise ConfigError(f"schedule: must be a cron expression of 5 fields, got {schedule!r}")
     return Source(
+        schedule=schedule,
         web=_web(raw, needs_urls=kind != "custom") if kind in WEB_KINDS else None,
         name=name,
         kind=kind,
@@ -215,9 +224,6 @@ def _web(raw: dict[str, Any], *, needs_urls: bool = True) -> Web:
                 re.compile(pattern)
             except re.error as exc:
                 raise ConfigError(f"{key}: bad pattern {pattern!r}: {exc}") from None
-    schedule = raw.get("schedule")
-    if schedule is not None and (not isinstance(schedule, str) or len(schedule.split()) != 5):
-        raise ConfigError(f"schedule: must be a cron expression of 5 fields, got {schedule!r}")
     allow_private = raw.get("allow_private", False)
     if isinstance(allow_private, list):
         for address in allow_private:
@@ -235,7 +241,6 @@ def _web(raw: dict[str, Any], *, needs_urls: bool = True) -> Web:
         deny=patterns["deny"],
         articles=patterns["articles"],
         max_pages=int(_number(raw, "max_pages", 0)),
-        schedule=schedule,
         revisit_days=_number(raw, "revisit_days", 0),
         allow_private=allow_private,
         download_delay=_number(raw, "download_delay", 1.0),
