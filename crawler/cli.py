@@ -31,7 +31,7 @@ from crawler.config import (
     load_sources,
 )
 from crawler.loaders import InputError, count_inputs, load
-from crawler.report import EXIT_BUSY, EXIT_INTERRUPTED, EXIT_OK
+from crawler.report import EXIT_BUSY, EXIT_INTERRUPTED, EXIT_OK, PROGRESS
 from db.connect import DatabaseError, connect
 from db.dedup import ConfigMismatch, rebuild
 from db.locks import SourceBusy
@@ -71,15 +71,34 @@ def _sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
-def cli(verbose: bool) -> None:
-    """Turn web pages and local files into a clean, deduplicated SQLite database of articles."""
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress.")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also append the log to this file.",
+)
+def cli(verbose: bool, quiet: bool, log_file: str | None) -> None:
+    """Turn web pages and local files into a clean, deduplicated SQLite database of articles.
+
+    Logs go to stderr, one plain line per record (time, level, component, message). Runs show
+    progress: a status line on a terminal, a one-line summary every 30 s in logs otherwise.
+    """
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        level=logging.DEBUG if verbose else logging.WARNING, format=LOG_FORMAT, stream=sys.stderr
     )
+    if log_file:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logging.getLogger().addHandler(handler)
+    if not verbose:
+        logging.getLogger("crawler").setLevel(logging.WARNING if quiet else logging.INFO)
+    PROGRESS["mode"] = "off" if quiet else ("line" if sys.stderr.isatty() else "log")
 
 
 @cli.command("load")
@@ -119,7 +138,7 @@ def load_cmd(
     bar = None
     progress: Callable[[int], None] | None = None
     try:
-        if sys.stderr.isatty():
+        if PROGRESS["mode"] == "line":  # a terminal, not --quiet
             bar = click.progressbar(
                 length=count_inputs(path_list),
                 label="loading",
@@ -129,6 +148,7 @@ def load_cmd(
             )
             bar.__enter__()
             progress = bar.update
+            PROGRESS["mode"] = "off"  # the bar shows it
         report = load(
             path_list,
             db_path=db_path,
@@ -330,6 +350,55 @@ def run_cmd(
         fail(f"database error: {exc}")
     click.echo(operate.summary(planned))
     sys.exit(operate.overall_exit(planned, due_only=due))
+
+
+@cli.command("schedule")
+@db_option
+@click.option(
+    "--sources",
+    "sources_file",
+    default=settings.CRAWLER_SOURCES_FILE,
+    show_default=True,
+    help="Sources file (read again every minute, so edits apply without a restart).",
+)
+@verbose_option
+def schedule_cmd(db_path: str, sources_file: str) -> None:
+    """Run sources when their cron schedules are due, in the foreground, for hosts without cron.
+
+    Checks every minute, as `crawler run --due` would. Ctrl-C or SIGTERM stops it: a run in
+    progress is stopped the same way (its finished inputs are stored; it is recorded as
+    interrupted and is due again at the next start).
+    """
+    import time
+    from datetime import UTC, datetime
+
+    from crawler import operate
+
+    if not os.path.exists(sources_file):
+        fail(f"sources file not found: {sources_file}", EXIT_USAGE)
+    log = logging.getLogger("crawler.schedule")
+    log.info("scheduler started: %s, database %s", sources_file, db_path)
+    planned: list[operate.Planned] = []
+    try:
+        while True:
+            try:
+                sources = list(load_sources(sources_file).values())
+            except ConfigError as exc:  # an edit broke the file: say so, keep the last schedule
+                log.error("%s", exc)
+                sources = [p.source for p in planned]
+            db = connect(db_path)
+            planned = operate.plan(db, db_path, sources, due_only=True, now=datetime.now(UTC))
+            db.close()
+            if any(p.action == "run" for p in planned):
+                operate.execute(planned, db_path, sources_file)
+                click.echo(operate.summary(planned), nl=True)
+            time.sleep(60 - time.time() % 60 + 0.5)  # just after the next minute starts
+    except KeyboardInterrupt:
+        interrupted = any(p.exit_code == EXIT_INTERRUPTED for p in planned)
+        log.warning("scheduler stopped%s", "; a run was interrupted" if interrupted else "")
+        sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_OK)
+    except (DatabaseError, sqlite3.Error) as exc:
+        fail(f"database error: {exc}")
 
 
 @cli.command("stats")

@@ -131,6 +131,7 @@ class Ingest:
         outcome = Outcome(page.origin, state, reason, article_id=article_id, url=page.url)
         record(self.db, self.report.run_id, page.source, outcome, detail or None, page.attempts)
         self.report.add([outcome])
+        self.report.tick()
         return [outcome]
 
     def _conflict(self, page: RawPage) -> list[Outcome]:
@@ -208,6 +209,7 @@ class Ingest:
             self.report.fired.update(prepared.fired)
             self.report.exact_only += sum(1 for a in prepared.articles if a.signature is None)
             self.report.add(outcomes)
+            self.report.tick()
             return outcomes
         finally:
             self._pending.discard(page.origin)

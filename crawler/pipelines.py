@@ -16,6 +16,7 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from sqlite_utils import Database
@@ -88,7 +89,10 @@ class StorePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
-        return cls(crawler)
+        pipeline = cls(crawler)
+        # the run is closed when the spider is, with Scrapy's reason ("shutdown" = Ctrl-C/SIGTERM)
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        return pipeline
 
     def open_spider(self) -> None:
         spider = self.crawler.spider
@@ -158,6 +162,9 @@ class StorePipeline:
 
     def close_spider(self) -> None:
         self.executor.shutdown(wait=True)
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        status = "interrupted" if reason == "shutdown" else "finished"
         with self.lock:
             if self.ingest is None:
                 return
@@ -166,5 +173,5 @@ class StorePipeline:
             stats = self.crawler.stats
             if stats is not None:
                 report.fetched = int(stats.get_value("response_received_count", 0) or 0)
-            close_report(self.ingest.db, report, "finished")
+            close_report(self.ingest.db, report, status)
             self.ingest.db.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,6 +20,13 @@ EXIT_BUSY = 75  # not run: another process is running this source (EX_TEMPFAIL)
 EXIT_INTERRUPTED = 130
 _NETWORK = ("fetch_error", "http_5", "http_429")
 FIELDS = ("title", "author", "published_at", "language")
+log = logging.getLogger("crawler.progress")
+
+# How runs show progress: "line" rewrites one status line on the terminal (stderr), "log" writes
+# a one-line INFO record every PROGRESS_LOG_SECONDS (for cron and systemd logs), "off" neither
+# (a progress bar is shown instead, or --quiet). The CLI chooses.
+PROGRESS = {"mode": "off"}
+PROGRESS_LOG_SECONDS = 30.0
 
 
 @dataclass
@@ -36,6 +45,8 @@ class RunReport:
     fetched: int | None = None  # crawls: HTTP responses received (robots.txt, sitemaps included)
     coverage: dict[str, float] = field(default_factory=dict)  # share of stored articles with it
     found_before: int | None = None  # articles found by this source's last finished run
+    _shown: float = field(default_factory=time.monotonic)  # when progress was last shown
+    _on_screen: bool = False  # a status line is on the terminal
     started: float = field(default_factory=time.monotonic)
     duration: float = 0.0
 
@@ -46,8 +57,36 @@ class RunReport:
                 self.reasons[(outcome.state, outcome.reason)] += 1
 
     def close(self, status: str) -> None:
+        if self._on_screen:
+            self._on_screen = False
+            sys.stderr.write("\r\033[K")  # the status line gives way to the report
+            sys.stderr.flush()
         self.status = status
         self.duration = time.monotonic() - self.started
+
+    def progress_line(self) -> str:
+        elapsed = time.monotonic() - self.started
+        rate = self.inputs / elapsed if elapsed > 0 else 0.0
+        counts = ", ".join(f"{s} {self.states.get(s, 0)}" for s in STATES)
+        return (
+            f"run {self.run_id} [{self.source}] {self.inputs} inputs: {counts}; {rate:.1f} inputs/s"
+        )
+
+    def tick(self) -> None:
+        """Show progress if it is time (called after every recorded outcome)."""
+        mode = PROGRESS["mode"]
+        if mode == "off":
+            return
+        now = time.monotonic()
+        if now - self._shown < (1.0 if mode == "line" else PROGRESS_LOG_SECONDS):
+            return
+        self._shown = now
+        if mode == "line":
+            self._on_screen = True
+            sys.stderr.write("\r\033[K" + self.progress_line())
+            sys.stderr.flush()
+        else:
+            log.info("%s", self.progress_line())
 
     def found(self) -> int:
         """Articles this run found: stored, unchanged or duplicates of stored ones."""

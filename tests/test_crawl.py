@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.conftest import ROOT, check_ledger, crawler_subprocess, query
@@ -381,4 +383,24 @@ def test_retries_back_off_record_their_attempts_and_failures_are_retried_next_ru
     assert second.returncode == 0, second.stderr
     assert ledger[(2, "/news/seoul-budget")] == ("stored", None, 1)  # retried by the next run
     assert ledger[(2, "/news/library-hours")] == ("unchanged", "not_refetched", 1)
+    check_ledger(db)
+
+
+def test_sigterm_stops_a_crawl_which_records_itself_interrupted(tmp_path: Path) -> None:
+    db = tmp_path / "stopped.db"
+    with serve() as site:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crawler.cli", "crawl", f"{site.base}/", "--allow-private",
+             "127.0.0.1", "--db", str(db)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "/sitemap.xml" not in site.requested:
+            time.sleep(0.1)
+        time.sleep(0.5)  # one second between requests by default: the crawl is under way
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in out.splitlines()[0]
+    assert query(db, "SELECT status FROM runs") == [("interrupted",)]
     check_ledger(db)

@@ -4,6 +4,7 @@ crashed runs taken over, reports and exit statuses that agree with the ledger, `
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -201,3 +202,63 @@ def test_exit_status_comes_from_the_ledger_counts() -> None:
     assert "layout changed?" in broken.warnings()[0] and "layout changed?" in broken.render()
     new_source = report({"rejected": 6}, {("rejected", "too_short"): 6}, None)
     assert new_source.exit_code() == 0  # nothing to compare with yet
+
+
+@pytest.mark.timeout(120)
+def test_the_foreground_scheduler_runs_what_is_due_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    sources = _sources(tmp_path, {"minutely": "* * * * *", "manual": None})
+    db = tmp_path / "scheduled.db"
+    args = ["schedule", "--db", str(db), "--sources", str(sources)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", *args], cwd=ROOT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        try:
+            if _runs(db) == [("minutely", "finished")]:
+                break
+        except sqlite3.OperationalError:
+            continue
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err  # idle when stopped: nothing was interrupted
+    assert _runs(db) == [("minutely", "finished")]  # due at once (never ran); manual never
+    assert "minutely" in out and "scheduler stopped" in err
+
+
+def test_runs_off_a_terminal_log_one_line_progress_to_stderr_and_the_log_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from crawler import report
+    from crawler.cli import cli
+
+    monkeypatch.setattr(report, "PROGRESS_LOG_SECONDS", 0.0)  # every outcome, for the test
+    log_file = tmp_path / "crawler.log"
+    corpus = write_corpus(tmp_path / "corpus", 3)
+    result = CliRunner().invoke(
+        cli,
+        ["--log-file", str(log_file), "load", str(corpus), "--db", str(tmp_path / "p.db")],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in log_file.read_text().splitlines() if "crawler.progress" in line]
+    assert len(lines) == 3  # one per input here; every 30 s by default
+    assert " INFO crawler.progress: run 1 [local] 3 inputs: stored 3, duplicate 0" in lines[-1]
+    quiet = CliRunner().invoke(
+        cli,
+        ["--quiet", "--log-file", str(tmp_path / "q.log"), "load", str(corpus),
+         "--db", str(tmp_path / "q.db")],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert quiet.exit_code == 0
+    assert "progress" not in (tmp_path / "q.log").read_text()
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
+        root.removeHandler(handler)  # the CLI adds them for its process; this is pytest's
+        handler.close()

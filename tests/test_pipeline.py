@@ -41,6 +41,12 @@ def _pipeline(db: Path, tmp_path: Path) -> StorePipeline:
     return pipeline
 
 
+def _close(pipeline: StorePipeline) -> None:
+    """What Scrapy does at the end of a crawl: close the pipeline, then signal spider_closed."""
+    pipeline.close_spider()
+    pipeline.spider_closed(pipeline.crawler.spider, "finished")
+
+
 def run(pipeline: StorePipeline, item: Any) -> Any:
     return asyncio.run(pipeline.process_item(item))
 
@@ -59,11 +65,11 @@ def test_pipeline_stores_and_drops_by_reason(tmp_path: Path) -> None:
     with pytest.raises(RejectedPage, match="empty"):
         run(first, page("https://news.example/empty", ""))
     assert run(first, {"not": "a page"}) == {"not": "a page"}
-    first.close_spider()
+    _close(first)
     second = _pipeline(db, tmp_path)
     with pytest.raises(Unchanged):
         run(second, page(url))
-    second.close_spider()
+    _close(second)
 
     rows = query(db, "SELECT run_id, state, reason FROM pages ORDER BY id")
     assert rows == [
@@ -97,7 +103,7 @@ def test_pages_in_flight_together_are_stored_once(tmp_path: Path) -> None:
         )
 
     results = asyncio.run(together())
-    pipeline.close_spider()
+    _close(pipeline)
     assert isinstance(results[0], RawPage)
     assert isinstance(results[1], Repeated) and isinstance(results[2], Duplicate)
     assert query(db, "SELECT origin, state, reason FROM pages ORDER BY id") == [
