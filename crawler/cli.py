@@ -17,7 +17,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -399,6 +399,106 @@ def schedule_cmd(db_path: str, sources_file: str) -> None:
         sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_OK)
     except (DatabaseError, sqlite3.Error) as exc:
         fail(f"database error: {exc}")
+
+
+def _reader(db_path: str) -> Any:
+    if not os.path.exists(db_path):
+        fail(f"no database at {db_path}", EXIT_USAGE)
+    try:
+        return connect(db_path)
+    except (DatabaseError, sqlite3.Error) as exc:
+        fail(f"database error: {exc}")
+
+
+@cli.command("search")
+@click.argument("query")
+@db_option
+@click.option("--source", default=None, help="Only this source's articles.")
+@click.option("--since", default=None, help="Published (or stored) on or after this ISO date.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines, one hit per line.")
+def search_cmd(
+    query: str, db_path: str, source: str | None, since: str | None, limit: int, as_json: bool
+) -> None:
+    """Full-text search over titles and texts, in any language; best matches first.
+
+    Every word must occur ("quoted phrases" as written). Words of three characters or more use the
+    index; shorter ones (a two-syllable Korean word) are matched by scanning.
+
+    Example: crawler search "ferry terminal" --since 2025-01-01
+    """
+    from crawler.reading import search
+
+    db = _reader(db_path)
+    try:
+        hits = search(db, query, source=source, since=since, limit=limit)
+    except sqlite3.Error as exc:
+        fail(f"search failed: {exc}")
+    for hit in hits:
+        if as_json:
+            click.echo(json.dumps(hit.__dict__, ensure_ascii=False))
+            continue
+        bold = sys.stdout.isatty()
+        title = hit.title or "(no title)"
+        click.echo(click.style(f"{hit.id:>6}  {title}", bold=bold) + f"  [{hit.source}]")
+        click.echo(f"        {hit.url}  {hit.published_at or ''}".rstrip())
+        click.echo(f"        {hit.snippet}")
+    if not as_json:
+        click.echo(f"{len(hits)} article{'s' if len(hits) != 1 else ''}", err=True)
+
+
+@cli.command("export")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), default="-", help="File; - = stdout."
+)
+@click.option("--source", default=None, help="Only this source.")
+@click.option("--language", default=None, help="Only this language (ISO 639-1, e.g. ko).")
+@click.option("--since", default=None, help="Stored on or after this ISO time (UTC).")
+@click.option("--until", default=None, help="Stored before this ISO time (UTC).")
+@click.option(
+    "--after-id",
+    type=int,
+    default=None,
+    help="Only articles with a larger id: the cursor the previous export printed.",
+)
+def export_cmd(
+    db_path: str,
+    fmt: str,
+    output: str,
+    source: str | None,
+    language: str | None,
+    since: str | None,
+    until: str | None,
+    after_id: int | None,
+) -> None:
+    """Stream articles as JSON Lines or CSV, in id order, one at a time (any database size).
+
+    For pipelines that poll: each export ends by printing the cursor for the next one to stderr.
+
+    Example: crawler export --since 2025-06-01 --language ko -o ko.jsonl
+    """
+    from crawler.reading import export_rows, write_export
+
+    db = _reader(db_path)
+    rows = export_rows(
+        db, source=source, since=since, until=until, language=language, after_id=after_id
+    )
+    try:
+        if output == "-":
+            count, last = write_export(rows, sys.stdout, fmt)
+        else:
+            with open(output, "w", encoding="utf-8", newline="") as out:
+                count, last = write_export(rows, out, fmt)
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_OK)
+    except (sqlite3.Error, OSError) as exc:
+        fail(f"export failed: {exc}")
+    cursor = last if last is not None else after_id
+    next_hint = f"; next: --after-id {cursor}" if cursor is not None else ""
+    click.echo(f"exported {count} articles{next_hint}", err=True)
 
 
 @cli.command("stats")

@@ -10,7 +10,7 @@ from sqlite_utils import Database, Migrations
 
 from db.connect import write_transaction
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 migrations = Migrations("crawler")
 
 
@@ -103,6 +103,46 @@ def m002_http_validators(db: Database) -> None:
         """
     )
     db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+
+
+@migrations()
+def m003_search_and_views(db: Database) -> None:
+    """Full-text search over title and text in every script (FTS5's trigram tokenizer: substrings
+    of three or more characters, so Korean, Chinese and Japanese need no word segmentation), kept in
+    step by triggers inside the same transaction as the article; views for common reads."""
+    for statement in [
+        """CREATE VIRTUAL TABLE articles_fts USING fts5(
+               title, text, content='articles', content_rowid='id', tokenize='trigram')""",
+        """CREATE TRIGGER articles_ai AFTER INSERT ON articles BEGIN
+               INSERT INTO articles_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
+           END""",
+        """CREATE TRIGGER articles_ad AFTER DELETE ON articles BEGIN
+               INSERT INTO articles_fts(articles_fts, rowid, title, text)
+               VALUES ('delete', old.id, old.title, old.text);
+           END""",
+        """CREATE TRIGGER articles_au AFTER UPDATE OF title, text ON articles BEGIN
+               INSERT INTO articles_fts(articles_fts, rowid, title, text)
+               VALUES ('delete', old.id, old.title, old.text);
+               INSERT INTO articles_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
+           END""",
+        "INSERT INTO articles_fts(articles_fts) VALUES ('rebuild')",  # articles stored before
+        """CREATE VIEW latest_articles AS
+               SELECT row_number() OVER (PARTITION BY source ORDER BY id DESC) AS recency,
+                      id, source, url, title, author, published_at, language, stored_at
+               FROM articles""",
+        """CREATE VIEW duplicates AS
+               SELECT p.id AS page_id, p.run_id, p.source, p.origin, p.url, p.reason AS kind,
+                      p.similarity, p.recorded_at, a.id AS original_id, a.url AS original_url,
+                      a.title AS original_title
+               FROM pages p JOIN articles a ON a.id = p.duplicate_of
+               WHERE p.state = 'duplicate'""",
+        """CREATE VIEW failures AS
+               SELECT source, state, reason, count(*) AS inputs, max(recorded_at) AS last_seen
+               FROM pages WHERE state IN ('rejected', 'failed')
+               GROUP BY source, state, reason""",
+        "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
+    ]:
+        db.execute(statement)
 
 
 def migrate(db: Database) -> None:

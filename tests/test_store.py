@@ -186,33 +186,32 @@ def test_processes_creating_one_new_database_at_once_all_succeed(tmp_path: Path)
     assert len(query(db, "SELECT key FROM meta WHERE key LIKE 'dedup.%'")) == 10
 
 
-def test_a_version_1_database_migrates_forward_without_loss(
-    run_cli: Callable[..., Result], db_path: Path
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_database_of_every_earlier_schema_version_migrates_forward_without_loss(
+    run_cli: Callable[..., Result], db_path: Path, version: int
 ) -> None:
-    from sqlite_utils import Database
-
-    from db.migrations import migrations
-
+    """tests/fixtures/db/vN.sql: a database as schema version N left it (kept as SQL text)."""
     db_path.parent.mkdir(parents=True)
-    old = Database(db_path)  # a database as the first release made it, with an article in it
-    migrations.apply(old, stop_before="m002_http_validators")
-    old.execute("INSERT INTO runs(source, command, started_at) VALUES ('old', 'load', 'then')")
-    old.execute(
-        """INSERT INTO articles(url, origin, source, text, metadata, content_hash, run_id, stored_at)
-           VALUES ('file:///old.txt', 'old.txt', 'old', 'An article from the first release.',
-                   '{"dedup": "exact_only"}', 'h-old', 1, '2026-01-01T00:00:00+00:00')"""
-    )
-    old.execute(
-        """INSERT INTO pages(run_id, origin, url, source, state, article_id, recorded_at)
-           VALUES (1, 'old.txt', 'file:///old.txt', 'old', 'stored', 1, '2026-01-01T00:00:00+00:00')"""
-    )
-    old.conn.commit()
+    dump = (ROOT / "tests" / "fixtures" / "db" / f"v{version}.sql").read_text("utf-8")
+    old = sqlite3.connect(db_path)
+    old.executescript(dump)
     old.close()
-    assert run_cli("load", str(SEED_LISTING)).exit_code == 0  # opens it: migrates, then loads
-    assert query(db_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
-    assert query(db_path, "SELECT count(*) FROM articles") == [(11,)]
-    assert query(db_path, "SELECT text FROM articles WHERE origin = 'old.txt'") == [
-        ("An article from the first release.",)
+    assert query(db_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(version),)
     ]
-    assert query(db_path, "SELECT count(*) FROM http_validators") == [(0,)]
+    assert run_cli("load", str(SEED_LISTING)).exit_code == 0  # opens it: migrates, then loads
+    assert query(db_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(SCHEMA_VERSION),)
+    ]
+    assert query(db_path, "SELECT count(*) FROM articles") == [(12,)]  # 2 old + 10 entries
+    assert query(db_path, "SELECT title FROM articles WHERE source = 'old' ORDER BY id") == [
+        ("서울시 예산안",),
+        ("Ferry terminal",),
+    ]
+    # articles stored before search existed are searchable after the migration
+    assert query(
+        db_path, "SELECT rowid FROM articles_fts WHERE articles_fts MATCH '\"대중교통\"'"
+    ) == [(1,)]
+    validators = query(db_path, "SELECT count(*) FROM http_validators")
+    assert validators == [(1 if version >= 2 else 0,)]
     check_ledger(db_path)
