@@ -45,11 +45,21 @@ db_option = click.option(
     show_default=True,
     help="SQLite database file (created if missing).",
 )
+read_db_option = click.option(
+    "--db",
+    "db_path",
+    default=settings.CRAWLER_DB,
+    show_default=True,
+    help="SQLite database file (must exist).",
+)
 
 
 def _set_verbose(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
         logging.getLogger().setLevel(logging.DEBUG)
+        logging.getLogger("crawler").setLevel(logging.DEBUG)
+        LIBRARIES.level = logging.DEBUG
+        LOGGING["args"] = ["-v", *LOGGING["args"]]
 
 
 verbose_option = click.option(
@@ -72,6 +82,22 @@ def _sigterm(_signum: int, _frame: FrameType | None) -> None:
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOGGING: dict[str, list[str]] = {"args": []}
+
+
+class _Libraries(logging.Filter):
+    """Scrapy sets its loggers to DEBUG whatever we say: their records reach our handlers only at
+    WARNING and above, unless -v."""
+
+    level = logging.WARNING
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(("scrapy", "twisted", "py.warnings", "asyncio")):
+            return record.levelno >= self.level
+        return True
+
+
+LIBRARIES = _Libraries()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -96,9 +122,18 @@ def cli(verbose: bool, quiet: bool, log_file: str | None) -> None:
         handler = logging.FileHandler(log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logging.getLogger().addHandler(handler)
+    LIBRARIES.level = logging.DEBUG if verbose else logging.WARNING
+    for each in logging.getLogger().handlers:
+        if LIBRARIES not in each.filters:
+            each.addFilter(LIBRARIES)
     if not verbose:
         logging.getLogger("crawler").setLevel(logging.WARNING if quiet else logging.INFO)
     PROGRESS["mode"] = "off" if quiet else ("line" if sys.stderr.isatty() else "log")
+    # what `crawler run` and `crawler schedule` pass on to the processes they start
+    LOGGING["args"] = [
+        *(["-v"] if verbose else ["-q"] if quiet else []),
+        *(["--log-file", os.path.abspath(log_file)] if log_file else []),
+    ]
 
 
 @cli.command("load")
@@ -181,6 +216,8 @@ def _spider_names() -> list[str]:
     from scrapy.spiderloader import get_spider_loader
     from scrapy.utils.project import get_project_settings
 
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+
     return list(get_spider_loader(get_project_settings()).list())
 
 
@@ -226,7 +263,6 @@ def crawl_cmd(
     source_name: str | None,
     overrides: tuple[str, ...],
 ) -> None:
-    source: Source | None
     """Crawl a configured web source, or a site by URL, into the database.
 
     TARGET is a source name from the sources file, or an http(s) URL: then the site's sitemap
@@ -237,6 +273,7 @@ def crawl_cmd(
     Examples: crawler crawl example_news --db data/articles.db
               crawler crawl https://news.example/ --max-pages 100
     """
+    source: Source | None
     path = sources_file or settings.CRAWLER_SOURCES_FILE
     if sources_file is not None and not os.path.exists(sources_file):
         fail(f"sources file not found: {sources_file}", EXIT_USAGE)
@@ -260,6 +297,8 @@ def crawl_cmd(
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE if target.lower().startswith("http") else EXIT_ERROR)
     os.environ["CRAWLER_SOURCES_FILE"] = path  # read when the spider module is imported
+    # our settings wherever it runs (Scrapy finds them through scrapy.cfg only from the repo root)
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     from scrapy.crawler import CrawlerProcess
     from scrapy.utils.project import get_project_settings
 
@@ -342,7 +381,7 @@ def run_cmd(
         db = connect(db_path)
         planned = operate.plan(db, db_path, chosen, due_only=due, now=moment)
         db.close()
-        operate.execute(planned, db_path, sources_file)
+        operate.execute(planned, db_path, sources_file, LOGGING["args"])
     except KeyboardInterrupt:
         click.echo(operate.summary(planned))
         fail("interrupted; rerun to continue", EXIT_INTERRUPTED)
@@ -390,7 +429,7 @@ def schedule_cmd(db_path: str, sources_file: str) -> None:
             planned = operate.plan(db, db_path, sources, due_only=True, now=datetime.now(UTC))
             db.close()
             if any(p.action == "run" for p in planned):
-                operate.execute(planned, db_path, sources_file)
+                operate.execute(planned, db_path, sources_file, LOGGING["args"])
                 click.echo(operate.summary(planned), nl=True)
             time.sleep(60 - time.time() % 60 + 0.5)  # just after the next minute starts
     except KeyboardInterrupt:
@@ -412,7 +451,7 @@ def _reader(db_path: str) -> Any:
 
 @cli.command("search")
 @click.argument("query")
-@db_option
+@read_db_option
 @click.option("--source", default=None, help="Only this source's articles.")
 @click.option("--since", default=None, help="Published (or stored) on or after this ISO date.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
@@ -448,7 +487,7 @@ def search_cmd(
 
 
 @cli.command("export")
-@db_option
+@read_db_option
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), default="-", help="File; - = stdout."
@@ -502,7 +541,7 @@ def export_cmd(
 
 
 @cli.command("stats")
-@db_option
+@read_db_option
 @click.option("--source", default=None, help="Only this source's runs.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines, one run per line, newest first.")
@@ -570,7 +609,7 @@ def dedup_rebuild(db_path: str) -> None:
 
 @dedup_group.command("explain")
 @click.argument("target")
-@db_option
+@read_db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the ledger rows as JSON.")
 @verbose_option
 def dedup_explain(target: str, db_path: str, as_json: bool) -> None:

@@ -88,15 +88,22 @@ def plan(
     return planned
 
 
-def command_for(source: Source, db_path: str, sources_file: str) -> list[str]:
-    base = [sys.executable, "-m", "crawler.cli"]
+def command_for(
+    source: Source,
+    db_path: str,
+    sources_file: str,
+    logging_args: list[str] = (),  # type: ignore[assignment]
+) -> list[str]:
+    base = [sys.executable, "-m", "crawler.cli", *logging_args]
     if source.web is None:
         return [*base, "load", *source.paths, "--source", source.name,
                 "--db", db_path, "--sources", sources_file]  # fmt: skip
     return [*base, "crawl", source.name, "--db", db_path, "--sources", sources_file]
 
 
-def execute(planned: list[Planned], db_path: str, sources_file: str) -> None:
+def execute(
+    planned: list[Planned], db_path: str, sources_file: str, logging_args: list[str] | None = None
+) -> None:
     """Run the planned sources one after another, each in its own process whose report goes to
     this process's output. Ctrl-C or SIGTERM stops the running one (it records itself as
     interrupted) and the rest are not started."""
@@ -104,10 +111,15 @@ def execute(planned: list[Planned], db_path: str, sources_file: str) -> None:
         if item.action != "run":
             continue
         print(f"== {item.source.name}", flush=True)
-        child = subprocess.Popen(command_for(item.source, db_path, sources_file))
+        child = subprocess.Popen(
+            command_for(item.source, db_path, sources_file, logging_args or [])
+        )
         try:
             item.exit_code = child.wait()
         except KeyboardInterrupt:
+            if child.poll() is not None:  # it had just finished: its status stands
+                item.exit_code = child.returncode
+                raise
             child.send_signal(signal.SIGTERM)
             try:
                 child.wait(timeout=60)

@@ -19,6 +19,8 @@ EXIT_BROKEN = 5  # finished; the source yielded no article although its last goo
 EXIT_BUSY = 75  # not run: another process is running this source (EX_TEMPFAIL)
 EXIT_INTERRUPTED = 130
 _NETWORK = ("fetch_error", "http_5", "http_429")
+# Refusals by our own rules: a source whose every request is refused is unreachable too.
+_REFUSED = ("private_address", "bad_scheme", "unresolvable", "robots_disallowed")
 FIELDS = ("title", "author", "published_at", "language")
 log = logging.getLogger("crawler.progress")
 
@@ -93,18 +95,26 @@ class RunReport:
         return sum(self.states.get(s, 0) for s in ("stored", "unchanged", "duplicate"))
 
     def unreachable(self) -> bool:
-        failed = [r for (state, r), _n in self.reasons.items() if state == "failed"]
-        return (
-            self.found() == 0
-            and bool(failed)
-            and all(r.startswith(_NETWORK) for r in failed)
-            and not self.states.get("rejected")
+        """Nothing found, and every input failed on the network or was refused by the address
+        policy or robots.txt: the source could not be reached at all."""
+        if self.found() or not self.reasons:
+            return False
+        return all(
+            (state == "failed" and reason.startswith(_NETWORK))
+            or (state == "rejected" and reason in _REFUSED)
+            for state, reason in self.reasons
         )
 
     def warnings(self) -> list[str]:
         notes = []
         if self.unreachable():
-            notes.append(f"source {self.source} unreachable: every fetch failed")
+            why = ", ".join(f"{r} {n}" for (_s, r), n in sorted(self.reasons.items()))
+            hint = (
+                " (a private address: see allow_private / --allow-private)"
+                if any(r == "private_address" for _s, r in self.reasons)
+                else ""
+            )
+            notes.append(f"source {self.source} unreachable: {why}{hint}")
         elif self.found() == 0 and (self.found_before or 0) > 0:
             notes.append(
                 f"source {self.source} yielded no article (its last good run found "

@@ -123,7 +123,8 @@ def test_a_failing_robots_txt_disallows_the_whole_site(tmp_path: Path) -> None:
             "crawl", "testsite", "--sources", str(sources), "--db", str(db), *FAST_RETRIES
         )
         requested = set(site.requested)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 4, result.stderr  # the source is unreachable, and says so
+    assert "unreachable: robots_disallowed 1" in result.stdout
     assert requested == {"/robots.txt"}  # RFC 9309: 5xx means disallow everything
     assert query(db, "SELECT origin, state, reason FROM pages") == [
         (f"{site.base}/sitemap.xml", "rejected", "robots_disallowed")

@@ -197,6 +197,9 @@ def test_exit_status_comes_from_the_ledger_counts() -> None:
     assert some.exit_code() == EXIT_FAILURES
     down = report({"failed": 4}, {("failed", "fetch_error"): 3, ("failed", "http_503"): 1}, 5)
     assert down.exit_code() == EXIT_UNREACHABLE and "unreachable" in down.warnings()[0]
+    refused = report({"rejected": 1}, {("rejected", "private_address"): 1}, None)
+    assert refused.exit_code() == EXIT_UNREACHABLE
+    assert "--allow-private" in refused.warnings()[0]
     broken = report({"rejected": 6}, {("rejected", "too_short"): 6}, 40)
     assert broken.exit_code() == EXIT_BROKEN
     assert "layout changed?" in broken.warnings()[0] and "layout changed?" in broken.render()
