@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -129,7 +130,9 @@ class Ingest:
         article_id: int | None = None,
     ) -> list[Outcome]:
         outcome = Outcome(page.origin, state, reason, article_id=article_id, url=page.url)
+        started = time.perf_counter()
         record(self.db, self.report.run_id, page.source, outcome, detail or None, page.attempts)
+        self.report.timed_commit(started)
         self.report.add([outcome])
         self.report.tick()
         return [outcome]
@@ -191,6 +194,7 @@ class Ingest:
         try:
             if prepared.failure is not None:
                 return self._record(page, *prepared.failure)
+            started = time.perf_counter()
             try:
                 outcomes = store_articles(
                     self.db,
@@ -206,6 +210,7 @@ class Ingest:
                 if "pages.run_id, pages.origin" not in str(exc):
                     raise
                 return self._conflict(page)
+            self.report.timed_commit(started)
             self.report.fired.update(prepared.fired)
             self.report.exact_only += sum(1 for a in prepared.articles if a.signature is None)
             self.report.add(outcomes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import sys
 import time
 from collections import Counter
@@ -29,6 +30,7 @@ log = logging.getLogger("crawler.progress")
 # (a progress bar is shown instead, or --quiet). The CLI chooses.
 PROGRESS = {"mode": "off"}
 PROGRESS_LOG_SECONDS = 30.0
+COMMIT_SAMPLE = 10_000  # store timings kept per run for the percentiles in the report
 
 
 @dataclass
@@ -47,6 +49,7 @@ class RunReport:
     fetched: int | None = None  # crawls: HTTP responses received (robots.txt, sitemaps included)
     coverage: dict[str, float] = field(default_factory=dict)  # share of stored articles with it
     found_before: int | None = None  # articles found by this source's last finished run
+    commit_ms: list[float] = field(default_factory=list)  # store transactions (a sample)
     _shown: float = field(default_factory=time.monotonic)  # when progress was last shown
     _on_screen: bool = False  # a status line is on the terminal
     started: float = field(default_factory=time.monotonic)
@@ -89,6 +92,23 @@ class RunReport:
             sys.stderr.flush()
         else:
             log.info("%s", self.progress_line())
+
+    def timed_commit(self, started: float) -> None:
+        """Record how long one unit of work took to store (kept: a bounded, even sample)."""
+        elapsed = (time.perf_counter() - started) * 1000
+        if len(self.commit_ms) < COMMIT_SAMPLE:
+            self.commit_ms.append(elapsed)
+        else:  # reservoir sampling keeps an even sample of any number of commits
+            slot = random.randrange(self.inputs or 1)
+            if slot < COMMIT_SAMPLE:
+                self.commit_ms[slot] = elapsed
+
+    def commit_percentiles(self) -> dict[str, float]:
+        if not self.commit_ms:
+            return {}
+        ordered = sorted(self.commit_ms)
+        pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)  # noqa: E731
+        return {"p50": pick(0.5), "p99": pick(0.99), "max": round(ordered[-1], 2)}
 
     def found(self) -> int:
         """Articles this run found: stored, unchanged or duplicates of stored ones."""
@@ -147,6 +167,7 @@ class RunReport:
             "skipped": dict(sorted(self.skipped.items())),
             "exact_only": self.exact_only,
             "fetched": self.fetched,
+            "commit_ms": self.commit_percentiles(),
             "coverage": self.coverage,
             "warnings": self.warnings(),
             "exit_code": self.exit_code(),
@@ -175,6 +196,11 @@ class RunReport:
         lines.append(f"  rules fired: {_pairs(self.fired) if self.fired else 'none'}")
         if self.fetched is not None:
             lines.append(f"  responses received: {self.fetched}")
+        if timing := self.commit_percentiles():
+            lines.append(
+                f"  store transactions: p50 {timing['p50']} ms, p99 {timing['p99']} ms, "
+                f"max {timing['max']} ms"
+            )
         if self.coverage:
             shares = ", ".join(f"{k} {v:.0%}" for k, v in self.coverage.items())
             lines.append(f"  field coverage of stored articles: {shares}")

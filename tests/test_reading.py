@@ -169,6 +169,10 @@ def readers_during_writes(tmp_path: Path, count: int, seconds: float) -> list[di
     assert writer.returncode == 0, err
     assert query(db, "SELECT count(*) FROM articles") == [(count,)]
     check_ledger(db)
+    report = json.loads(str(query(db, "SELECT report FROM runs")[0][0]))
+    writer_p99 = report["commit_ms"]["p99"]
+    print(f"writer commit p99 {writer_p99} ms; readers {results}")
+    assert writer_p99 < 1000  # readers never make the writer wait long
     return results
 
 
@@ -187,3 +191,35 @@ def test_readers_during_a_load_see_only_complete_articles_and_are_never_locked_o
 def test_readers_during_a_load_of_10000_articles(tmp_path: Path) -> None:
     for result in readers_during_writes(tmp_path, 10_000, 60.0):
         assert result["checks"] > 100 and result["problems"] == 0 and result["locked"] == 0
+
+
+def test_sqlite_utils_reads_the_database_and_the_datasette_metadata_covers_it(loaded: Path) -> None:
+    exe = Path(sys.executable).parent / "sqlite-utils"
+    tables = subprocess.run(
+        [str(exe), "tables", str(loaded), "--counts"], capture_output=True, text=True, timeout=60
+    )
+    assert tables.returncode == 0, tables.stderr
+    counts = {row["table"]: row["count"] for row in json.loads(tables.stdout)}
+    assert counts["articles"] == query(loaded, "SELECT count(*) FROM articles")[0][0]
+    metadata = json.loads((ROOT / "docs" / "datasette-metadata.json").read_text("utf-8"))
+    described = metadata["databases"]["articles"]["tables"]
+    conn = sqlite3.connect(loaded)
+    names = [
+        r[0]
+        for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+        if not r[0].startswith("articles_fts_")
+    ]
+    for name in names:  # every table and view, every column, has a description
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info([{name}])")]
+        assert described[name]["description"], name
+        assert sorted(described[name]["columns"]) == sorted(columns), name
+        for facet in described[name].get("facets", []):
+            assert facet in columns, (name, facet)
+    conn.close()
+
+
+def test_datasette_opens_the_database_with_its_metadata(loaded: Path) -> None:
+    datasette = pytest.importorskip("datasette.app")  # an optional extra, skipped without it
+    metadata = json.loads((ROOT / "docs" / "datasette-metadata.json").read_text("utf-8"))
+    app = datasette.Datasette([str(loaded)], metadata=metadata)
+    assert app is not None
