@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -133,7 +134,10 @@ def main() -> int:
         try:
             for r in range(args.rounds):
                 for db in tmp.glob("*.db*"):
-                    db.unlink()
+                    if db.is_dir():  # the run locks beside each database
+                        shutil.rmtree(db)
+                    else:
+                        db.unlink()
                 load_s, load_mem = crawler("load", str(site / "news"), "--db", str(tmp / "l.db"))
                 crawl_s, crawl_mem = crawler(
                     "crawl", "bench", "--sources", str(sources), "--db", str(tmp / "c.db")
