@@ -578,7 +578,7 @@ def stats_cmd(db_path: str, source: str | None, limit: int, as_json: bool) -> No
         rate = report.get("inputs_per_s")
         click.echo(
             f"{row['id']:>5} {row['source'][:16]:<16} {row['status']:<11} "
-            f"{(row['started_at'] or '')[:19]:<20} {secs if secs is not None else '-':>7} "
+            f"{(row['started_at'] or '')[:19]:<20} {f'{secs:.1f}' if secs is not None else '-':>7} "
             f"{row['inputs']:>7} {row['stored']:>7} {row['duplicates']:>6} {row['unchanged']:>7} "
             f"{row['rejected']:>5} {row['failed']:>6} {rate if rate is not None else '-':>7}"
         )
