@@ -17,6 +17,7 @@ from cleaners.clean import Cleaned, CleanOptions
 from cleaners.errors import Rejected
 from cleaners.fingerprint import DedupConfig, canonical_url, fingerprint
 from cleaners.worker import CleanFailed, WorkerCleaner
+from crawler import failpoints
 from crawler.items import Article, RawPage
 from crawler.report import RunReport
 from db.store import Outcome, already_recorded, record, store_articles
@@ -223,4 +224,7 @@ class Ingest:
         """Admit, prepare and commit one input in this thread; [] for a repeated input."""
         if not self.admit(page):
             return []
-        return self.commit(page, self.prepare(page, options))
+        failpoints.hit("after_fetch")
+        prepared = self.prepare(page, options)
+        failpoints.hit("after_extract")
+        return self.commit(page, prepared)

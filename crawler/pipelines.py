@@ -24,6 +24,7 @@ from sqlite_utils import Database
 from cleaners.clean import CleanOptions
 from cleaners.fingerprint import canonical_url
 from cleaners.worker import WorkerCleaner
+from crawler import failpoints
 from crawler.config import dedup_config, default_options, load_sources, worker_memory_limit
 from crawler.core import Ingest
 from crawler.items import RawPage, utcnow_iso
@@ -126,8 +127,10 @@ class StorePipeline:
         elif not ingest.admit(item):
             outcomes = []
         else:
+            failpoints.hit("after_fetch")
             loop = asyncio.get_running_loop()
             prepared = await loop.run_in_executor(self.executor, ingest.prepare, item, self.options)
+            failpoints.hit("after_extract")
             outcomes = ingest.commit(item, prepared)
             if (item.etag or item.last_modified) and any(
                 o.article_id is not None for o in outcomes

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from cleaners.fingerprint import DedupConfig, band_keys
+from crawler import failpoints
 from crawler.items import Article, utcnow_iso
 from db.connect import write_transaction
 from db.dedup import assert_config, find_near_duplicate, insert_keys
@@ -96,6 +97,8 @@ def store_articles(
             outcome = _store_one(db, run_id, article, config, near)
             _ledger(db, run_id, article.source, outcome, attempts=attempts)
             outcomes.append(outcome)
+        failpoints.hit("before_commit")
+    failpoints.hit("after_commit")
     return outcomes
 
 
