@@ -1,6 +1,7 @@
 """Crashes at named moments (crawler/failpoints.py): after fetch, after extraction, inside the store
 transaction before its commit, right after the commit. Each kills the real process with SIGKILL;
-the rerun must finish the work with nothing lost and nothing stored twice."""
+the rerun must finish the work with nothing lost and nothing stored twice. Also: hostile metadata
+cannot change the schema."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from crawler.failpoints import POINTS
+from db.connect import connect
 from tests.conftest import ROOT, check_ledger, query
 from tests.gen import write_corpus
 from tests.site import ARTICLES, serve
@@ -67,3 +69,41 @@ def test_a_crawl_killed_inside_a_store_transaction_is_finished_by_the_next_crawl
     assert query(db, "SELECT count(*) FROM articles") == [(len(ARTICLES),)]
     assert query(db, "SELECT status FROM runs ORDER BY id") == [("interrupted",), ("finished",)]
     check_ledger(db)
+
+
+def test_hostile_metadata_keys_and_values_cannot_change_the_schema(tmp_path: Path) -> None:
+    """Metadata lands in fixed columns and one JSON column, bound as parameters: names and values
+    that look like SQL or column names change nothing but their own row."""
+    hostile = "x'); DROP TABLE articles; --"
+    jsonld = (
+        '{"@type": "NewsArticle", "headline": "' + hostile + '", "author": {"name": "'
+        + hostile + '"}, "datePublished": "2025-01-02T03:04:05Z", "id); DROP TABLE pages; --": 1,'
+        ' "articleSection": "\\" , \\"metadata\\": \\"pwned"}'
+    )  # fmt: skip
+    page = (
+        "<html><head><title>" + hostile + "</title>"
+        '<meta name="author" content="' + hostile.replace("'", "&#39;") + '">'
+        '<meta property="article:section" content="); ALTER TABLE articles ADD COLUMN pwned;">'
+        '<script type="application/ld+json">' + jsonld + "</script></head><body><article>"
+        + "<p>A paragraph of real article text that is long enough to be kept by the cleaner.</p>" * 4
+        + "</article></body></html>"
+    )  # fmt: skip
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "hostile.html").write_text(page, "utf-8")
+    db = tmp_path / "hostile.db"
+    before = _schema(tmp_path / "empty.db")
+    result = _run("load", str(folder), "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    assert _schema(db) == before  # no table, column, index or trigger added, changed or dropped
+    assert query(db, "SELECT count(*) FROM articles") == [(1,)]
+    title, author = query(db, "SELECT title, author FROM articles")[0]
+    assert "DROP TABLE" in str(title) or "DROP TABLE" in str(author)  # kept as plain data
+    check_ledger(db)
+
+
+def _schema(db: Path) -> list[tuple[object, ...]]:
+    """The whole schema; a new database is created the way every command creates one."""
+    if not db.exists():
+        connect(db).close()
+    return query(db, "SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
