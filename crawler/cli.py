@@ -38,20 +38,15 @@ from db.locks import SourceBusy
 
 EXIT_ERROR, EXIT_USAGE = 1, 2  # the others come from the run report (crawler/report.py)
 
-db_option = click.option(
-    "--db",
-    "db_path",
-    default=settings.CRAWLER_DB,
-    show_default=True,
-    help="SQLite database file (created if missing).",
-)
-read_db_option = click.option(
-    "--db",
-    "db_path",
-    default=settings.CRAWLER_DB,
-    show_default=True,
-    help="SQLite database file (must exist).",
-)
+
+def _db(help_text: str) -> Callable[[Any], Any]:
+    return click.option(
+        "--db", "db_path", default=settings.CRAWLER_DB, show_default=True, help=help_text
+    )
+
+
+db_option = _db("SQLite database file (created if missing).")
+read_db_option = _db("SQLite database file (must exist).")
 
 
 def _set_verbose(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:

@@ -49,8 +49,8 @@ def _like(term: str) -> str:
 def _snippet(text: str, terms: list[str], width: int = 60) -> str:
     """The text around the first term found, terms marked [like this]."""
     lower = text.lower()
-    found = [lower.find(t.lower()) for t in terms if lower.find(t.lower()) >= 0]
-    at = min(found) if found else 0
+    found = [i for i in (lower.find(t.lower()) for t in terms) if i >= 0]
+    at = min(found, default=0)
     start = max(0, at - width)
     piece = text[start : at + width * 2].replace("\n", " ")
     for term in sorted(terms, key=len, reverse=True):

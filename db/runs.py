@@ -118,9 +118,8 @@ def close_report(db: Database, report: RunReport, status: str) -> None:
         report.coverage = field_coverage(db, report.run_id)
         report.found_before = found_before(db, report.source, report.run_id)
     report.close(status)
-    if report.warnings():
-        for warning in report.warnings():
-            log.warning("%s", warning)
+    for warning in report.warnings():
+        log.warning("%s", warning)
     finish_run(db, report.run_id, status, report.as_dict())
 
 

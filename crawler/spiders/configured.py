@@ -126,6 +126,15 @@ class SourceSpider(Spider):
         settle_request(self.crawler, request, state, f"http_{status}", response.url)
         return True
 
+    def parse_feed(self, response: Response, **_kwargs: Any) -> Iterator[Request]:
+        """An RSS/Atom feed: its article links, or a recorded failure when it lists none."""
+        if self.index_failed(response):
+            return
+        links = feed_links(response.body)
+        self.index_empty(response, EMPTY_FEED, len(links))
+        for link in links:
+            yield Request(link, callback=self.parse_article)
+
     def index_empty(self, response: Response, reason: str, found: int) -> None:
         """Record a sitemap or feed that lists no article: reported, never silently empty."""
         if found == 0:
@@ -233,20 +242,12 @@ class SiteSpider(ReportedSitemapSpider):
             '//link[@rel="alternate"][contains(@type, "rss") or contains(@type, "atom")]/@href'
         ).getall()
         for href in feeds[:3]:
-            yield Request(response.urljoin(href.strip()), callback=self._parse_feed)
+            yield Request(response.urljoin(href.strip()), callback=self.parse_feed)
         if feeds:
             return
         yield from self._follow_links(response)
         if not looks_like_listing(response.url):
             yield self.article(response)  # the start page is itself an article
-
-    def _parse_feed(self, response: Response) -> Iterator[Request]:
-        if self.index_failed(response):
-            return
-        links = feed_links(response.body)
-        self.index_empty(response, EMPTY_FEED, len(links))
-        for link in links:
-            yield Request(link, callback=self.parse_article)
 
     def _follow_links(self, response: Response, hops: int = 0) -> Iterator[Request]:
         """Same-site links: listings are followed up to SITE_DEPTH hops from the start page (hops
@@ -316,17 +317,8 @@ def spider_class(source: Source) -> type[Spider]:
         attrs["allowed_domains"] = [host]  # the site and its subdomains (www.)
         return type(f"{source.name}_spider", (SiteSpider,), attrs)
     if source.kind == "feed":
-
-        def parse(self: SourceSpider, response: Response, **_kw: Any) -> Iterator[Request]:
-            if self.index_failed(response):
-                return
-            links = feed_links(response.body)
-            self.index_empty(response, EMPTY_FEED, len(links))
-            for link in links:
-                yield Request(link, callback=self.parse_article)
-
         attrs["start_urls"] = web.start_urls
-        attrs["parse"] = parse
+        attrs["parse"] = SourceSpider.parse_feed
         return type(f"{source.name}_spider", (SourceSpider,), attrs)
     articles = LinkExtractor(allow=web.articles or (), deny=web.deny or ())
     follow = LinkExtractor(allow=web.allow or (), deny=web.deny or ())
