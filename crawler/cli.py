@@ -85,9 +85,21 @@ class _Libraries(logging.Filter):
     WARNING and above, unless -v."""
 
     level = logging.WARNING
+    # A page whose fetch failed for good is an outcome, recorded in the ledger with its reason
+    # and counted in the report, not an error of the crawler: Scrapy's "Error downloading"
+    # (with a traceback) and "Gave up retrying" are shown only with -v.
+    OUTCOMES = (
+        ("scrapy.core.scraper", "Error downloading"),
+        ("scrapy.downloadermiddlewares.retry", "Gave up retrying"),
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith(("scrapy", "twisted", "py.warnings", "asyncio")):
+            if self.level > logging.DEBUG and any(
+                record.name == name and str(record.msg).startswith(text)
+                for name, text in self.OUTCOMES
+            ):
+                return False
             return record.levelno >= self.level
         return True
 

@@ -16,9 +16,11 @@ from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response
 from scrapy.utils.misc import build_from_crawler
 from twisted.internet.defer import Deferred
@@ -26,10 +28,13 @@ from twisted.internet.defer import Deferred
 from cleaners.fingerprint import canonical_url
 from crawler.config import Web
 from crawler.items import RawPage
-from crawler.netpolicy import check_url, needs_resolver
+from crawler.netpolicy import BAD_SCHEME, check_url, needs_resolver
 
 log = logging.getLogger(__name__)
 FETCH_ERROR = "fetch_error"
+TOO_LARGE = "too_large"  # the same reason the cleaners give an input past the size limit
+REDIRECT_LOOP = "redirect_loop"
+TOO_MANY_REDIRECTS = "too_many_redirects"
 
 
 def _web(spider: Spider | None) -> Web | None:
@@ -83,6 +88,14 @@ class AddressPolicyMiddleware:
         if isinstance(exception, IgnoreRequest) or request.meta.get("dont_obey_robotstxt"):
             return None
         name = type(exception).__name__
+        if isinstance(exception, DownloadCancelledError):
+            # Scrapy cancels a download only when its body passes DOWNLOAD_MAXSIZE
+            limit = request.meta.get("download_maxsize") or self.crawler.settings.getint(
+                "DOWNLOAD_MAXSIZE"
+            )
+            detail = f"body larger than DOWNLOAD_MAXSIZE ({limit} bytes)"
+            settle_request(self.crawler, request, "rejected", TOO_LARGE, detail)
+            return None
         settle_request(self.crawler, request, "failed", FETCH_ERROR, f"{name}: {exception}")
         return None
 
@@ -218,3 +231,98 @@ class BackoffRetryMiddleware(RetryMiddleware):
         delay = request.meta.pop("retry_delay", 0)
         if delay:
             await asyncio.sleep(delay)
+
+
+class _RecordedRedirects:
+    """Redirect handling that records how a redirected input ends: a loop (a URL the chain has
+    already visited) is `rejected` / `redirect_loop` at once, a chain past REDIRECT_MAX_TIMES
+    `rejected` / `too_many_redirects`, and a redirect to another scheme (ftp:, file:, javascript:)
+    `rejected` / `bad_scheme` (Scrapy would hand the 3xx on as if it were the page). A redirect to
+    a URL this crawl already requested is fetched again, so the input that led there gets its own
+    row (a duplicate of that article) instead of vanishing in the duplicate-request filter."""
+
+    crawler: Crawler
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Request | Response:
+        try:
+            result = super().process_response(request, response)  # type: ignore[misc]
+        except IgnoreRequest as exc:
+            settle_request(self.crawler, request, "rejected", TOO_MANY_REDIRECTS, str(exc))
+            raise
+        if isinstance(result, Request):
+            chain = {canonical_url(u) for u in result.meta.get("redirect_urls", [])}
+            if canonical_url(result.url) in chain:
+                detail = f"{request.url} -> {result.url}, visited before in this chain"
+                settle_request(self.crawler, request, "rejected", REDIRECT_LOOP, detail)
+                raise IgnoreRequest(f"{REDIRECT_LOOP}: {detail}")
+            result.dont_filter = True
+        elif 300 <= result.status < 400 and result.headers.get("Location"):
+            target = result.headers["Location"].decode("latin-1")
+            scheme = target.split(":", 1)[0].lower() if ":" in target.split("/", 1)[0] else ""
+            if scheme and scheme not in ("http", "https"):
+                detail = f"redirect to {target[:200]}"
+                settle_request(self.crawler, request, "rejected", BAD_SCHEME, detail)
+                raise IgnoreRequest(f"{BAD_SCHEME}: {detail}")
+        return result
+
+
+class RecordedRedirectMiddleware(_RecordedRedirects, RedirectMiddleware):
+    """Scrapy's 3xx redirects, recorded (see _RecordedRedirects)."""
+
+
+class RecordedMetaRefreshMiddleware(_RecordedRedirects, MetaRefreshMiddleware):
+    """Scrapy's <meta http-equiv="refresh"> redirects, recorded (see _RecordedRedirects)."""
+
+
+class RecordedCompressionMiddleware(HttpCompressionMiddleware):
+    """Scrapy's decompression, whose size guard (a gzip bomb past DOWNLOAD_MAXSIZE) is recorded
+    `rejected` / `too_large` instead of dropping the input unseen."""
+
+    def __init__(self, stats: Any = None, *, crawler: Crawler | None = None) -> None:
+        super().__init__(stats, crawler=crawler)
+        self.crawler = crawler
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Request | Response:
+        try:
+            return super().process_response(request, response)
+        except IgnoreRequest as exc:
+            if self.crawler is not None:
+                settle_request(self.crawler, request, "rejected", TOO_LARGE, str(exc)[:300])
+            raise
+
+
+def is_article_request(spider: Spider | None, request: Request) -> bool:
+    """True for a request whose page is an input (it goes to `parse_article`, directly or
+    through a CrawlSpider rule), False for robots.txt, sitemaps, feeds and listings."""
+    name = getattr(request.callback, "__name__", "")
+    if name == "parse_article":
+        return True
+    rules = getattr(spider, "_rules", None)
+    index = request.meta.get("rule")
+    if name == "_callback" and rules is not None and isinstance(index, int) and index < len(rules):
+        return getattr(rules[index].callback, "__name__", "") == "parse_article"
+    return False
+
+
+class LedgerNetMiddleware:
+    """First on every request: remembers the origin of each article request, so that when the
+    crawl finishes, an input that ended without a ledger row (dropped by some component without
+    a recorded reason) is recorded `failed` / `dropped` rather than lost (see StorePipeline)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        crawler.article_origins = {}  # type: ignore[attr-defined]  # origin -> URL
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> LedgerNetMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        if is_article_request(spider or self.crawler.spider, request):
+            origin = (request.meta.get("redirect_urls") or [request.url])[0]
+            self.crawler.article_origins.setdefault(origin, request.url)  # type: ignore[attr-defined]
+        return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,6 +35,9 @@ from db.dedup import check_config
 from db.locks import SourceBusy, source_lock
 from db.runs import close_report, start_run
 from db.store import Outcome
+
+log = logging.getLogger(__name__)
+DROPPED = "dropped"
 
 
 class Duplicate(DropItem):
@@ -120,7 +124,9 @@ class StorePipeline:
         ingest = self.ingest
         if not isinstance(item, RawPage) or ingest is None:
             return item
-        if item.status is not None and item.status >= 400:
+        if item.status is not None and (
+            item.status >= 400 or (300 <= item.status < 400 and item.status != 304)
+        ):
             outcomes = self._http_error(item)
         elif item.status == 304:
             outcomes = self._not_modified(item)
@@ -157,11 +163,29 @@ class StorePipeline:
         )
 
     def _http_error(self, item: RawPage) -> list[Outcome]:
-        """4xx: the page is not there (rejected); 5xx and 429: the site failed (retried next run)."""
+        """4xx: the page is not there (rejected); 5xx and 429: the site failed (retried next run);
+        a 3xx that reached us is a redirect that could not be followed (no Location)."""
         assert self.ingest is not None
         status = item.status or 0
         state = "failed" if status >= 500 or status == 429 else "rejected"
-        return self.ingest.settle(item, state, f"http_{status}", f"HTTP {status} from {item.url}")
+        detail = f"HTTP {status} from {item.url}"
+        if status < 400:
+            detail += ": a redirect without a usable Location"
+        return self.ingest.settle(item, state, f"http_{status}", detail)
+
+    def _settle_dropped(self, ingest: Ingest) -> None:
+        """Article requests that ended without any ledger row (see LedgerNetMiddleware)."""
+        origins: dict[str, str] = getattr(self.crawler, "article_origins", {})
+        name = ingest.report.source
+        for origin, url in origins.items():
+            if ingest.db.execute(
+                "SELECT 1 FROM pages WHERE run_id = ? AND origin IN (?, ?)",
+                [ingest.report.run_id, origin, origin + "#1"],  # #1: a page split into entries
+            ).fetchone():
+                continue
+            page = RawPage(origin=origin, url=url, source=name, body=b"")
+            if ingest.settle(page, "failed", DROPPED, "the request ended without a result"):
+                log.warning("no result for %s: recorded failed / %s", origin, DROPPED)
 
     def close_spider(self) -> None:
         self.executor.shutdown(wait=True)
@@ -176,5 +200,7 @@ class StorePipeline:
             stats = self.crawler.stats
             if stats is not None:
                 report.fetched = int(stats.get_value("response_received_count", 0) or 0)
+            if status == "finished":
+                self._settle_dropped(self.ingest)
             close_report(self.ingest.db, report, status)
             self.ingest.db.close()

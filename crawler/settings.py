@@ -48,12 +48,20 @@ TELNETCONSOLE_ENABLED = False
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
 # Before robots.txt (100) and everything else: no request leaves for a refused address.
 DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.LedgerNetMiddleware": 1,  # every article request ends in the ledger
     "crawler.middlewares.AddressPolicyMiddleware": 50,
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.middlewares.StrictRobotsTxtMiddleware": 100,  # 5xx/unreachable robots.txt = disallow
     "crawler.middlewares.IncrementalMiddleware": 120,  # stored URLs: skip or ask "changed since?"
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,  # Scrapy's retries, with backoff
+    # Scrapy's own, with every way they drop a request recorded in the ledger
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "crawler.middlewares.RecordedMetaRefreshMiddleware": 580,
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "crawler.middlewares.RecordedCompressionMiddleware": 590,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "crawler.middlewares.RecordedRedirectMiddleware": 600,
 }
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
