@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from cleaners import errors, worker
-from crawler import loaders, middlewares, netpolicy
+from crawler import pipelines, loaders, middlewares, netpolicy
 from crawler.cli import cli
 from crawler.config import load_sources
 from crawler.spiders import configured
@@ -61,7 +61,9 @@ def test_every_ledger_reason_is_documented() -> None:
     reasons |= {netpolicy.PRIVATE_ADDRESS, netpolicy.BAD_SCHEME, netpolicy.UNRESOLVABLE}
     reasons |= {middlewares.ROBOTS_DISALLOWED, middlewares.NOT_REFETCHED, "not_modified"}
     reasons.add(middlewares.FETCH_ERROR)
-    reasons |= {configured.EMPTY_SITEMAP, configured.EMPTY_FEED}
+    reasons |= {middlewares.TOO_LARGE, middlewares.REDIRECT_LOOP, middlewares.TOO_MANY_REDIRECTS}
+    reasons |= {configured.EMPTY_SITEMAP, configured.EMPTY_FEED, configured.BAD_SITEMAP}
+    reasons.add(pipelines.DROPPED)
     for reason in reasons:
         assert f"`{reason}`" in SCHEMA, reason
 

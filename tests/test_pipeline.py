@@ -111,3 +111,39 @@ def test_pages_in_flight_together_are_stored_once(tmp_path: Path) -> None:
         ("https://mirror.example/copy", "duplicate", "content"),
     ]
     check_ledger(db)
+
+
+def test_an_article_request_that_ends_without_a_row_is_recorded_dropped(tmp_path: Path) -> None:
+    """The safety net: LedgerNetMiddleware remembers every article request; when the crawl
+    finishes, one that no component recorded is `failed` / `dropped` (retried next run), and
+    those that were recorded (here: stored, and a page split under origin#1) are left alone."""
+    from scrapy import Request
+
+    from crawler.middlewares import LedgerNetMiddleware, is_article_request
+
+    db = tmp_path / "web.db"
+    pipeline = _pipeline(db, tmp_path)
+    net = LedgerNetMiddleware(pipeline.crawler)
+    spider = pipeline.crawler.spider
+    stored = "https://news.example/harbour/ferry"
+    lost = "https://news.example/harbour/lost"
+
+    class Articles(Spider):
+        name = "harbour"
+
+        def parse_article(self, response: Any) -> None:
+            pass
+
+    articles = Articles()
+    for url in (stored, lost):
+        request = Request(url, callback=articles.parse_article)
+        assert is_article_request(articles, request)
+        net.process_request(request, spider)
+    listing = Request("https://news.example/harbour/", callback=articles.parse)
+    assert not is_article_request(articles, listing)
+    net.process_request(listing, spider)
+    assert run(pipeline, page(stored)) is not None
+    _close(pipeline)
+    rows = query(db, "SELECT origin, state, reason FROM pages ORDER BY id")
+    assert rows == [(stored, "stored", None), (lost, "failed", "dropped")]
+    check_ledger(db)

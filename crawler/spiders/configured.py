@@ -29,7 +29,7 @@ from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.settings import BaseSettings
 from scrapy.spiders import CrawlSpider, Rule, SitemapSpider
-from scrapy.utils.sitemap import sitemap_urls_from_robots
+from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from twisted.python.failure import Failure
 
 from crawler import settings
@@ -45,6 +45,7 @@ _SAFE_XML = etree.XMLParser(
 _ATOM = "{http://www.w3.org/2005/Atom}"
 EMPTY_SITEMAP = "empty_sitemap"
 EMPTY_FEED = "empty_feed"
+BAD_SITEMAP = "bad_sitemap"
 SITE_DEPTH = 3  # kind `site`, following links: listing pages this far from the start page
 # Query keys that make a URL a listing (page 2 of a section, a category, a tag).
 _LISTING_QUERY = re.compile(
@@ -150,6 +151,14 @@ class ReportedSitemapSpider(SourceSpider, SitemapSpider):
         if self.index_failed(response):
             return []
         requests = list(super()._parse_sitemap(response))
+        if not requests and not response.url.endswith("/robots.txt"):
+            body = self._get_sitemap_body(response)
+            if not body or Sitemap(body).type not in ("urlset", "sitemapindex"):
+                detail = "not a sitemap, or larger than DOWNLOAD_MAXSIZE once decompressed"
+                self.logger.warning("%s: %s", response.url, detail)
+                request = response.request or Request(response.url)
+                settle_request(self.crawler, request, "failed", BAD_SITEMAP, detail)
+                return []
         self.index_empty(response, EMPTY_SITEMAP, len(requests))
         return requests
 
