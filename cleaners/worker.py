@@ -45,7 +45,7 @@ def _context() -> Any:
         # does, when it is a real file) once; every worker forked from it starts warm.
         main = getattr(sys.modules.get("__main__"), "__file__", None)
         preload = ["__main__"] if main and os.path.exists(main) else []
-        ctx.set_forkserver_preload([*preload, "cleaners.worker"])
+        ctx.set_forkserver_preload([*preload, "cleaners.warm"])
         return ctx
     return multiprocessing.get_context("spawn")
 

@@ -32,7 +32,7 @@ from crawler.config import (
 )
 from crawler.loaders import InputError, count_inputs, load
 from crawler.report import EXIT_BUSY, EXIT_INTERRUPTED, EXIT_OK, PROGRESS
-from db.connect import DatabaseError, connect
+from db.connect import DatabaseError, connect, describe_error
 from db.dedup import ConfigMismatch, rebuild
 from db.locks import SourceBusy
 
@@ -208,7 +208,7 @@ def load_cmd(
     except KeyboardInterrupt:
         fail("interrupted; finished inputs are stored, rerun to continue", EXIT_INTERRUPTED)
     except sqlite3.Error as exc:
-        fail(f"database error: {exc}")
+        fail(describe_error(exc, db_path))
     except OSError as exc:  # disk full, read-only database directory, ...
         fail(f"{type(exc).__name__}: {exc}")
     finally:
@@ -332,9 +332,15 @@ def crawl_cmd(
     busy = getattr(crawler, "busy", None)
     if busy:
         fail(busy, EXIT_BUSY)
+    fatal = getattr(crawler, "fatal", None)
     if report is None:
-        fail(f"crawl of {source.name if source else target} did not start (see the log with -v)")
+        fail(
+            fatal
+            or f"crawl of {source.name if source else target} did not start (see the log with -v)"
+        )
     click.echo(report.render())
+    if fatal:  # the database failed: the crawl was stopped, what is stored stays stored
+        fail(fatal)
     sys.exit(report.exit_code())
 
 

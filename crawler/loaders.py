@@ -1,8 +1,9 @@
 """The file loader: local files and folders through the same core path as crawled pages.
 
 No Twisted here. Folders are walked in sorted order (so "the first stored copy wins" is
-deterministic), symlinks are not followed out of the folder being loaded, and nothing but regular
-files is ever opened. Every accepted file ends in a ledger row; files a folder walk passes over
+deterministic), symlinks are not followed out of the folder being loaded (nor is any file read
+that lies outside it when opened, whatever was relinked meanwhile), and nothing but regular files
+is ever read. Every accepted file ends in a ledger row; files a folder walk passes over
 (unsupported types) are counted as skipped in the report.
 """
 
@@ -63,6 +64,7 @@ class FileInput:
     reject: str | None = (
         None  # accepted but refused before reading (outside_root, not_regular_file)
     )
+    root: Path | None = None  # the folder a walk found it in (resolved): what it must lie inside
 
     @property
     def origin(self) -> str:
@@ -100,6 +102,18 @@ def walk(
             yield FileInput(given)  # .txt/.html/.htm(.gz), or no extension: sniffed
 
 
+def _resolved(path: str) -> Path | None:
+    """Where `path` leads, links followed; None for a symlink loop (which leads nowhere)."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError on a loop
+        return None
+
+
+def _inside(root: Path, target: Path) -> bool:
+    return target == root or root in target.parents
+
+
 def _walk_dir(top: str, skipped: Callable[[str, str], None] | None) -> Iterator[FileInput]:
     root = Path(top).resolve()
     for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
@@ -116,22 +130,60 @@ def _walk_dir(top: str, skipped: Callable[[str, str], None] | None) -> Iterator[
                     skipped(path, UNSUPPORTED_TYPE)
                 continue
             if os.path.islink(path):
-                target = Path(path).resolve()
-                if root != target and root not in target.parents:
-                    yield FileInput(path, reject=OUTSIDE_ROOT)
+                target = _resolved(path)  # a loop is read as it is, and fails unreadable
+                if target is not None and not _inside(root, target):
+                    yield FileInput(path, reject=OUTSIDE_ROOT, root=root)
                     continue
-            yield FileInput(path)
+            yield FileInput(path, root=root)
 
 
-def read_file(path: str, max_bytes: int) -> bytes:
-    """The file's bytes (decompressed if .gz), never more than `max_bytes`. Raises Rejected or OSError."""
+# A FIFO swapped in for the file after it was checked cannot block the open (POSIX flags).
+_OPEN_FLAGS = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | _OPEN_FLAGS)
+
+
+def _opened_path(fd: int, path: str) -> Path | None:
+    """The real path of the file open on `fd` (None when it cannot be told)."""
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:  # no /proc: the path now, if it still names the file that was opened
+        target, opened = _resolved(path), os.fstat(fd)
+        if target is None:
+            return None
+        try:
+            now = os.stat(target)
+        except OSError:
+            return None
+        same = (now.st_dev, now.st_ino) == (opened.st_dev, opened.st_ino)
+        return target if same else None
+
+
+def read_file(path: str, max_bytes: int, root: Path | None = None) -> bytes:
+    """The file's bytes (decompressed if .gz), never more than `max_bytes`. Raises Rejected or OSError.
+
+    Only a regular file is read: its kind is checked before it is opened (a device is never
+    opened) and again on the open descriptor, as the path may name something else by then (a
+    FIFO, which the non-blocking open cannot wait on). With `root` (a folder walk), the file
+    that was opened must lie inside it, whatever was linked or renamed since the walk looked."""
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
         raise Rejected(NOT_REGULAR_FILE, "not a regular file")
     gz = path.lower().endswith(".gz")
     if not gz and st.st_size > max_bytes:
         raise Rejected(TOO_LARGE, f"{st.st_size} bytes > {max_bytes}")
-    with open(path, "rb") as handle:
+    with open(path, "rb", opener=_open_nonblocking) as handle:
+        st = os.fstat(handle.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise Rejected(NOT_REGULAR_FILE, "not a regular file when opened")
+        if root is not None:
+            real = _opened_path(handle.fileno(), path)
+            if real is None or not _inside(root, real):
+                raise Rejected(OUTSIDE_ROOT, f"opened outside the folder: {real or 'unknown'}")
+        if not gz and st.st_size > max_bytes:
+            raise Rejected(TOO_LARGE, f"{st.st_size} bytes > {max_bytes}")
         if not gz:
             data = handle.read(max_bytes + 1)
         else:
@@ -146,8 +198,9 @@ def read_file(path: str, max_bytes: int) -> bytes:
 
 
 def file_url(path: str) -> str:
-    """The `file:` URL of the file a path leads to (links resolved), the same however it is spelled."""
-    return Path(path).resolve().as_uri()
+    """The `file:` URL of the file a path leads to (links resolved), the same however it is
+    spelled; for a symlink loop, of the link itself."""
+    return (_resolved(path) or Path(os.path.abspath(path))).as_uri()
 
 
 def file_page(path: str, source: str, body: bytes) -> RawPage:
@@ -192,7 +245,7 @@ def _load_one(ingest: Ingest, item: FileInput, options: CleanOptions) -> None:
         ingest.settle(blank, "rejected", item.reject)
         return
     try:
-        body = read_file(item.path, options.max_bytes)
+        body = read_file(item.path, options.max_bytes, item.root)
     except Rejected as exc:
         ingest.settle(blank, "rejected", exc.reason, exc.detail)
         return

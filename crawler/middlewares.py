@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response
+from scrapy.utils.defer import _schedule_coro
 from scrapy.utils.misc import build_from_crawler
 from twisted.internet.defer import Deferred
 
@@ -35,10 +37,25 @@ FETCH_ERROR = "fetch_error"
 TOO_LARGE = "too_large"  # the same reason the cleaners give an input past the size limit
 REDIRECT_LOOP = "redirect_loop"
 TOO_MANY_REDIRECTS = "too_many_redirects"
+DATABASE_ERROR = "database_error"  # the reason a crawl stops when its database cannot be written
 
 
 def _web(spider: Spider | None) -> Web | None:
     return getattr(getattr(spider, "source", None), "web", None)
+
+
+def database_failed(crawler: Crawler, exc: sqlite3.Error) -> None:
+    """The database cannot be written (disk full, read-only, I/O error): nothing more can be
+    recorded, so the crawl stops at once, once. `crawler crawl` prints `crawler.fatal` and exits
+    non-zero; every unit of work committed before stays as it is."""
+    if getattr(crawler, "fatal", None):
+        return
+    from db.connect import describe_error
+
+    crawler.fatal = describe_error(exc, crawler.settings.get("CRAWLER_DB"))  # type: ignore[attr-defined]
+    log.error("%s: stopping the crawl", crawler.fatal)  # type: ignore[attr-defined]
+    if crawler.engine is not None and crawler.engine.spider is not None:
+        _schedule_coro(crawler.engine.close_spider_async(reason=DATABASE_ERROR))
 
 
 def settle_request(
@@ -46,6 +63,8 @@ def settle_request(
 ) -> None:
     """Record a request that ends before any page is cleaned, under the URL first requested."""
     ingest = getattr(crawler, "ingest", None)
+    if getattr(crawler, "fatal", None) or getattr(crawler, "busy", None):
+        return  # the run could not start or its database failed: nothing can be recorded
     if ingest is None:
         log.warning("%s %s (%s): %s", state, request.url, reason, detail)
         return
@@ -53,7 +72,10 @@ def settle_request(
     name = getattr(crawler.spider, "name", "web")
     attempts = int(request.meta.get("retry_times", 0)) + 1
     page = RawPage(origin=origin, url=request.url, source=name, body=b"", attempts=attempts)
-    ingest.settle(page, state, reason, detail, **kw)
+    try:
+        ingest.settle(page, state, reason, detail, **kw)
+    except sqlite3.Error as exc:
+        database_failed(crawler, exc)
 
 
 class AddressPolicyMiddleware:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
+from scrapy.utils.defer import _schedule_coro
 from sqlite_utils import Database
 
 from cleaners.clean import CleanOptions
@@ -29,9 +31,10 @@ from crawler import failpoints
 from crawler.config import dedup_config, default_options, load_sources, worker_memory_limit
 from crawler.core import Ingest
 from crawler.items import RawPage, utcnow_iso
+from crawler.middlewares import DATABASE_ERROR, database_failed
 from crawler.report import RunReport
-from db.connect import connect, write_transaction
-from db.dedup import check_config
+from db.connect import DatabaseError, connect, describe_error, write_transaction
+from db.dedup import ConfigMismatch, check_config
 from db.locks import SourceBusy, source_lock
 from db.runs import close_report, start_run
 from db.store import Outcome
@@ -109,45 +112,66 @@ class StorePipeline:
         try:
             self.lock.enter_context(source_lock(self.db_path, name))
         except SourceBusy as exc:
-            self.crawler.busy = str(exc)  # type: ignore[attr-defined]  # read by `crawler crawl`
-            raise
-        db = connect(self.db_path)
-        check_config(db, config)
-        report = RunReport(source=name)
-        report.run_id = start_run(db, name, f"crawl {name}")
+            return self._refuse("busy", str(exc))
+        except OSError as exc:  # the lock folder beside the database cannot be written
+            return self._refuse("fatal", f"cannot take the run lock beside {self.db_path}: {exc}")
+        try:
+            db = connect(self.db_path)
+            check_config(db, config, self.db_path)
+            report = RunReport(source=name)
+            report.run_id = start_run(db, name, f"crawl {name}")
+        except (DatabaseError, ConfigMismatch) as exc:
+            return self._refuse("fatal", str(exc))
+        except sqlite3.Error as exc:
+            return self._refuse("fatal", describe_error(exc, self.db_path))
         self.crawler.run_report = report  # type: ignore[attr-defined]  # read by `crawler crawl`
         cleaner = WorkerCleaner(memory_limit=worker_memory_limit())
         self.ingest = Ingest(db, report, config, near=self.near, cleaner=cleaner)
         self.crawler.ingest = self.ingest  # type: ignore[attr-defined]  # the address policy records refusals
 
+    def _refuse(self, attribute: str, message: str) -> None:
+        """The run cannot start (its source is busy, its database cannot be written): nothing is
+        recorded, the crawl closes at once, and `crawler crawl` prints `message` as its error."""
+        setattr(self.crawler, attribute, message)
+        reason = "source_busy" if attribute == "busy" else DATABASE_ERROR
+        if self.crawler.engine is not None:
+            _schedule_coro(self.crawler.engine.close_spider_async(reason=reason))
+
     async def process_item(self, item: Any) -> Any:
         ingest = self.ingest
         if not isinstance(item, RawPage) or ingest is None:
             return item
-        if item.status is not None and (
-            item.status >= 400 or (300 <= item.status < 400 and item.status != 304)
-        ):
-            outcomes = self._http_error(item)
-        elif item.status == 304:
-            outcomes = self._not_modified(item)
-        elif not ingest.admit(item):
-            outcomes = []
-        else:
-            failpoints.hit("after_fetch")
-            loop = asyncio.get_running_loop()
-            prepared = await loop.run_in_executor(self.executor, ingest.prepare, item, self.options)
-            failpoints.hit("after_extract")
-            outcomes = ingest.commit(item, prepared)
-            if (item.etag or item.last_modified) and any(
-                o.article_id is not None for o in outcomes
-            ):  # a cache for the next revisit, kept for pages that are articles
-                remember_validators(ingest.db, item)
+        if getattr(self.crawler, "fatal", None):
+            raise Repeated(f"not recorded, the database failed: {item.origin}")
+        try:
+            outcomes = await self._ingest(ingest, item)
+        except sqlite3.Error as exc:
+            database_failed(self.crawler, exc)
+            raise FailedPage(f"not recorded, the database failed: {item.origin}") from None
         if not outcomes:
             raise Repeated(f"already recorded in this run: {item.origin}")
         if any(o.state == "stored" for o in outcomes):
             return item
         first = outcomes[0]
         raise _DROPS[first.state](f"{first.state}: {first.reason or ''} {item.origin}".strip())
+
+    async def _ingest(self, ingest: Ingest, item: RawPage) -> list[Outcome]:
+        if item.status is not None and (
+            item.status >= 400 or (300 <= item.status < 400 and item.status != 304)
+        ):
+            return self._http_error(item)
+        if item.status == 304:
+            return self._not_modified(item)
+        if not ingest.admit(item):
+            return []
+        failpoints.hit("after_fetch")
+        loop = asyncio.get_running_loop()
+        prepared = await loop.run_in_executor(self.executor, ingest.prepare, item, self.options)
+        failpoints.hit("after_extract")
+        outcomes = ingest.commit(item, prepared)
+        if (item.etag or item.last_modified) and any(o.article_id is not None for o in outcomes):
+            remember_validators(ingest.db, item)  # a cache for the next revisit, kept for articles
+        return outcomes
 
     def _not_modified(self, item: RawPage) -> list[Outcome]:
         """A 304 to our validators: unchanged, not cleaned; the revisit clock restarts."""
@@ -192,6 +216,8 @@ class StorePipeline:
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         status = "interrupted" if reason == "shutdown" else "finished"
+        if getattr(self.crawler, "fatal", None):
+            status = "failed"
         with self.lock:
             if self.ingest is None:
                 return
@@ -200,7 +226,13 @@ class StorePipeline:
             stats = self.crawler.stats
             if stats is not None:
                 report.fetched = int(stats.get_value("response_received_count", 0) or 0)
-            if status == "finished":
-                self._settle_dropped(self.ingest)
-            close_report(self.ingest.db, report, status)
-            self.ingest.db.close()
+            try:
+                if status == "finished":
+                    self._settle_dropped(self.ingest)
+                close_report(self.ingest.db, report, status)
+            except sqlite3.Error as exc:
+                database_failed(self.crawler, exc)
+                with contextlib.suppress(sqlite3.Error):  # perhaps the space is back by now
+                    close_report(self.ingest.db, report, "failed")
+            finally:
+                self.ingest.db.close()

@@ -45,6 +45,9 @@ DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 # an outcome (in the ledger and the run report), not a warning.
 DEFAULT_DROPITEM_LOG_LEVEL = "INFO"
 TELNETCONSOLE_ENABLED = False
+# Scrapy 2.19's remote-control extension runs an HTTP server that executes Python code (token in a
+# job file under ~/.local/state): like the telnet console, not something an unattended crawl opens.
+REMOTE_CONTROL_ENABLED = False
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
 # Before robots.txt (100) and everything else: no request leaves for a refused address.
 DOWNLOADER_MIDDLEWARES = {

@@ -22,6 +22,23 @@ class DatabaseError(RuntimeError):
     """The database cannot be opened or written; the message is one line for people."""
 
 
+def describe_error(exc: BaseException, path: str | Path) -> str:
+    """One line for people about a database error, with the likely cause where SQLite's own
+    words do not say it (SQLite reports a write refused by a file size limit as an I/O error)."""
+    text = str(exc)
+    if "disk I/O error" in text or "disk is full" in text:
+        return (
+            f"cannot write the database {path}: {text} (is the disk full, or a file size limit "
+            "reached?); finished inputs are stored, rerun to continue"
+        )
+    if "readonly" in text or "read-only" in text:
+        return (
+            f"cannot write the database {path}: it is read-only (file or folder permissions, "
+            "or a read-only mount)"
+        )
+    return f"database error on {path}: {text}"
+
+
 def connect(
     path: str | Path = DEFAULT_DB, *, migrate: bool = True, must_exist: bool = False
 ) -> Database:
