@@ -1,8 +1,10 @@
 """Bytes to text, with decisions we control rather than the extractor's guesses.
 
-Order: byte-order mark, strict UTF-8, the declared charset (HTTP header, then `<meta charset>`), then
-charset-normalizer. Labels are mapped to the superset browsers really use (EUC-KR is read as CP949).
-Text that is mostly replacement characters or control bytes is rejected, never stored as garbage.
+Order: byte-order mark, strict UTF-8 (or UTF-8 with a few bad bytes, read with U+FFFD for them), the
+declared charset (HTTP header, then `<meta charset>`), then charset-normalizer. Labels are mapped to
+the superset browsers really use (EUC-KR is read as CP949); a label whose decoding is nonsense is
+overruled. UTF-16 without a byte-order mark is read only when the HTTP header labels it. Text that is
+mostly replacement characters or control bytes is rejected, never stored as garbage.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from typing import NamedTuple
 
 from charset_normalizer import from_bytes
+from charset_normalizer.md import mess_ratio
 
 from cleaners.errors import BAD_ENCODING, EMPTY, NOT_TEXT, Rejected
 
@@ -159,10 +162,55 @@ def _ascii_compatible(codec: str) -> bool:
     return codecs.lookup(codec).name not in _NOT_ASCII_COMPATIBLE
 
 
+# A label whose decoding reads as this much "mess" (charset-normalizer's chaos measure, whose own
+# acceptance limit this is) is wrong: Big5 bytes labelled GB2312 decode without an error into
+# nonsense. Text decoded with its right codec measures under 0.05.
+_MESS_LIMIT = 0.2
+
+
+def _messy(text: str) -> bool:
+    return mess_ratio(text[:_SAMPLE], _MESS_LIMIT) >= _MESS_LIMIT
+
+
+# UTF-8 with a few bad bytes (a stray byte, a character cut off at the end of a truncated
+# download): at least this many well-formed multi-byte characters, and at most this share of
+# bad sequences per well-formed one. Legacy CJK and Latin bytes are far from both.
+_NEARLY_UTF8_MIN = 8
+_NEARLY_UTF8_BAD = 0.02
+
+
+def _nearly_utf8(body: bytes) -> str | None:
+    """The body as UTF-8 with U+FFFD for its few bad sequences, or None when it is not UTF-8."""
+    text = body.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - body.count(b"\xef\xbf\xbd")
+    multibyte = len(text) - len(text.encode("ascii", "ignore")) - bad
+    if multibyte < _NEARLY_UTF8_MIN or bad > _NEARLY_UTF8_BAD * multibyte:
+        return None
+    return text
+
+
+_WIDE = {"utf-16": "utf-16-le", "utf-32": "utf-32-le"}  # no BOM: little-endian, as browsers read it
+
+
+def _labelled_wide(body: bytes, declared: str | None) -> tuple[str, str] | None:
+    """UTF-16/32 without a byte-order mark, as the HTTP header labels it (its zero bytes would
+    otherwise make it look binary), or None when there is no such label or it does not decode."""
+    codec = normalise_label(declared)
+    if codec is None or not codec.startswith(("utf-16", "utf-32")):
+        return None
+    codec = _WIDE.get(codec, codec)
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError:
+        return None
+    return _checked(text, codec)
+
+
 def decode(body: bytes, declared: str | None = None, *, html: bool = False) -> tuple[str, str]:
     """Decode `body`; return (text, codec used). Raises `Rejected` for empty, binary or garbled
     input. Text double-encoded upstream (UTF-8 shown as Windows-1252) is repaired when it is
-    consistently so ("utf-8+mojibake-repaired"), else rejected `bad_encoding`."""
+    consistently so ("utf-8+mojibake-repaired"), else rejected `bad_encoding`. UTF-8 with a few
+    bad bytes keeps its text, with U+FFFD for them ("utf-8+replaced")."""
     if not _NON_SPACE.search(body):
         raise Rejected(EMPTY)
     for bom, codec in _BOMS:
@@ -170,12 +218,15 @@ def decode(body: bytes, declared: str | None = None, *, html: bool = False) -> t
             return _checked(body.decode(codec, errors="replace"), codec)
     controls = _control_bytes(body)  # UTF-16/32 returned above: their zero bytes are not controls
     if controls > 0.05 * min(len(body), _SAMPLE):
+        if wide := _labelled_wide(body, declared):
+            return wide
         raise Rejected(NOT_TEXT, "binary content")
     facts = _ByteFacts(body[:_SAMPLE].count(b"\xef\xbf\xbd") + controls, b"\x00" in body)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        pass
+        if (nearly := _nearly_utf8(body)) is not None:
+            return _checked(nearly, "utf-8+replaced")
     else:
         if _mojibake_share(text) > _MOJIBAKE_LIMIT:
             repaired = _unmojibake(text)
@@ -193,8 +244,8 @@ def decode(body: bytes, declared: str | None = None, *, html: bool = False) -> t
                 text = body.decode(declared_codec)
             except (UnicodeDecodeError, LookupError):
                 continue
-            if _implausible(declared_codec, text):
-                continue  # a wrong label: CJK or Cyrillic bytes read as Latin-1
+            if _implausible(declared_codec, text) or _messy(text):
+                continue  # a wrong label: CJK or Cyrillic bytes read as Latin-1, Big5 as GB2312
             return _checked(
                 text, declared_codec, facts if _ascii_compatible(declared_codec) else None
             )
