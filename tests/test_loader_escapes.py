@@ -383,9 +383,11 @@ def test_gzip_bombs_broken_and_nested_gzip_are_bounded(tmp_path: Path) -> None:
         "trailing-garbage.txt.gz": ("rejected", "bad_gzip"),  # Python's gzip wants a next member
         "truncated.txt.gz": ("rejected", "bad_gzip"),
     }
-    # measured: about 2 s and 200 MB (the loader holds at most the cap, 20 MB, of a bomb)
+    # measured on 2 cores: about 3 s, and 450 MB for the whole process tree, most of it the
+    # cleaning worker and its fork server with the language model loaded; of a 4 GB bomb the
+    # loader holds at most the cap, 20 MB
     assert seconds < 20, seconds
-    assert rss.peak < 600 << 20, rss.peak >> 20
+    assert rss.peak < 900 << 20, rss.peak >> 20
     check_ledger(db)
 
 
