@@ -16,19 +16,21 @@ import contextlib
 import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
+from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 from scrapy.utils.defer import _schedule_coro
 from sqlite_utils import Database
 
 from cleaners.clean import CleanOptions
-from cleaners.fingerprint import canonical_url
+from cleaners.fingerprint import DedupConfig, canonical_url
 from cleaners.worker import WorkerCleaner
 from crawler import failpoints
-from crawler.config import dedup_config, default_options, load_sources, worker_memory_limit
+from crawler.config import dedup_config, default_options, load_sources
 from crawler.core import Ingest
 from crawler.items import RawPage, utcnow_iso
 from crawler.middlewares import DATABASE_ERROR, database_failed
@@ -82,6 +84,32 @@ def remember_validators(db: Database, page: RawPage) -> None:
         )
 
 
+def cleaning_options(settings: BaseSettings, options: CleanOptions) -> CleanOptions:
+    """The source's cleaning options, with the size cap and deadline given on the command line
+    (`-s CRAWLER_MAX_INPUT_BYTES=...`, `-s CRAWLER_EXTRACT_TIMEOUT=...`) taking precedence."""
+    cmdline = SETTINGS_PRIORITIES["cmdline"]
+    if (settings.getpriority("CRAWLER_MAX_INPUT_BYTES") or 0) >= cmdline:
+        options = replace(options, max_bytes=settings.getint("CRAWLER_MAX_INPUT_BYTES"))
+    if (settings.getpriority("CRAWLER_EXTRACT_TIMEOUT") or 0) >= cmdline:
+        options = replace(options, extract_timeout=settings.getfloat("CRAWLER_EXTRACT_TIMEOUT"))
+    return options
+
+
+def crawl_dedup_config(settings: BaseSettings) -> DedupConfig:
+    """The near-duplicate configuration from the crawl's settings (crawler/settings.py, or -s)."""
+    base = dedup_config()
+    return replace(
+        base,
+        num_perm=settings.getint("DEDUP_NUM_PERM", base.num_perm),
+        seed=settings.getint("DEDUP_SEED", base.seed),
+        shingle_size=settings.getint("DEDUP_SHINGLE_SIZE", base.shingle_size),
+        bands=settings.getint("DEDUP_BANDS", base.bands),
+        rows=settings.getint("DEDUP_ROWS", base.rows),
+        threshold=settings.getfloat("DEDUP_THRESHOLD", base.threshold),
+        min_shingles=settings.getint("DEDUP_MIN_SHINGLES", base.min_shingles),
+    )
+
+
 class StorePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -108,7 +136,8 @@ class StorePipeline:
         source = getattr(spider, "source", None) or load_sources(self.sources_file).get(name)
         if source is not None:
             self.options = source.clean
-        config = dedup_config()
+        self.options = cleaning_options(self.crawler.settings, self.options)
+        config = crawl_dedup_config(self.crawler.settings)
         try:
             self.lock.enter_context(source_lock(self.db_path, name))
         except SourceBusy as exc:
@@ -125,7 +154,8 @@ class StorePipeline:
         except sqlite3.Error as exc:
             return self._refuse("fatal", describe_error(exc, self.db_path))
         self.crawler.run_report = report  # type: ignore[attr-defined]  # read by `crawler crawl`
-        cleaner = WorkerCleaner(memory_limit=worker_memory_limit())
+        megabytes = self.crawler.settings.getint("CRAWLER_WORKER_MEMORY_MB")
+        cleaner = WorkerCleaner(memory_limit=megabytes * 1024 * 1024 if megabytes > 0 else None)
         self.ingest = Ingest(db, report, config, near=self.near, cleaner=cleaner)
         self.crawler.ingest = self.ingest  # type: ignore[attr-defined]  # the address policy records refusals
 

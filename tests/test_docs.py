@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from cleaners import errors, worker
-from crawler import pipelines, loaders, middlewares, netpolicy
+from crawler import loaders, middlewares, netpolicy, pipelines
 from crawler.cli import cli
 from crawler.config import load_sources
 from crawler.spiders import configured

@@ -597,23 +597,12 @@ def corpus(max_bytes: int) -> Iterator[tuple[str, bytes, str, Expect]]:
 
 CRAWL_MAX_BYTES = 6 * 1024 * 1024  # the crawl's size cap (-s); the loader keeps its 20 MB default
 EXTRACT_TIMEOUT = 5  # seconds per input on both paths, so the slow page costs 5 s, not 15
-# Measured on 2 cores, alone: load 17 s, crawl 36 s (21 s of it without the -s bug below), peak
+# Measured on 2 cores, alone: load 17 s, crawl 21 s, peak
 # tree RSS load 586 MB, crawl 672 MB. The bounds leave room for a busy machine.
 LOAD_DEADLINE = 45.0
 CRAWL_DEADLINE = 75.0
 RSS_BOUND = 1280 * 1024 * 1024  # bytes, the whole process tree (crawler, fork server, worker)
 
-# Crawl cases that fail because of a bug outside this test's reach, each with the bug. They are
-# left out of the exact comparison and checked by `test_crawl_known_bugs` (strict xfail: it
-# fails as soon as the bug is fixed, so this entry gets removed).
-KNOWN_CRAWL_BUGS = {
-    # crawler/cli.py crawl_cmd applies `-s NAME=VALUE` to Scrapy's settings only, and
-    # crawler/pipelines.py StorePipeline.open_spider builds the cleaning options from
-    # crawler.config (Source.clean / default_options, worker_memory_limit), which read the
-    # crawler.settings module constants: -s CRAWLER_EXTRACT_TIMEOUT (and CRAWLER_MAX_INPUT_BYTES,
-    # CRAWLER_WORKER_MEMORY_MB) are silently ignored, so the slow page gets the default 30 s.
-    "slow-extraction.html": "-s CRAWLER_EXTRACT_TIMEOUT is ignored by the crawl's cleaning",
-}
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -832,8 +821,7 @@ pytestmark = pytest.mark.timeout(240)  # a path and its checks; each path has it
 
 
 def _exact(run: Run) -> dict[str, Expect]:
-    skip = KNOWN_CRAWL_BUGS if run.path == "crawl" else {}
-    return {name: e for name, e in run.expected.items() if name not in skip}
+    return dict(run.expected)
 
 
 def test_every_input_ends_in_exactly_one_expected_ledger_row(run: Run) -> None:
@@ -880,9 +868,8 @@ def test_each_path_keeps_its_deadline_and_bounded_memory(run: Run) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="bug: -s CRAWLER_EXTRACT_TIMEOUT is ignored by the crawl")
 def test_crawl_slow_page_gets_the_deadline_given_with_dash_s(crawl_run: Run) -> None:
-    """See KNOWN_CRAWL_BUGS. When this passes, remove the entry there (and this marker)."""
+    """`-s CRAWLER_EXTRACT_TIMEOUT=...` reaches the crawl's cleaning (it once did not)."""
     name = "slow-extraction.html"
     assert crawl_run.ledger[name] == ("rejected", "extract_timeout")
     detail = query(

@@ -36,7 +36,8 @@ def test_a_failing_unit_leaves_nothing_half_written(
     monkeypatch.setattr(db.store, "insert_keys", flaky)
     result = run_cli("load", str(SEED_LISTING))
     assert result.exit_code == 1
-    assert result.output.strip().splitlines() == ["crawler: error: database error: disk I/O error"]
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"crawler: error: cannot write the database {db_path}: disk I/O error")
     assert query(db_path, "SELECT count(*) FROM articles") == [(0,)]
     assert query(db_path, "SELECT count(*) FROM pages") == [(0,)]
     assert query(db_path, "SELECT status FROM runs") == [("failed",)]
