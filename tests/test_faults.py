@@ -149,6 +149,7 @@ def kill_and_finish(tmp_path: Path, pages: int, kills: int, seed: int) -> None:
     moments, check the database after each, then let a crawl finish: the oracle must hold."""
     db = tmp_path / "kills.db"
     rng = random.Random(seed)
+    started = time.monotonic()
     with fault_server(tmp_path, pages, 0.1) as server:
         command = crawl_command(db, sources(tmp_path, server))
         for _ in range(kills):
@@ -172,7 +173,8 @@ def kill_and_finish(tmp_path: Path, pages: int, kills: int, seed: int) -> None:
     statuses = [str(s) for (s,) in query(db, "SELECT status FROM runs ORDER BY id")]
     assert statuses[-1] == "finished"
     assert "running" not in statuses
-    print(f"\n{kills} kills of a {pages}-page crawl, then a finish: {counts}, runs {statuses}")
+    elapsed = time.monotonic() - started
+    print(f"\n{kills} kills of a {pages}-page crawl, then a finish, {elapsed:.0f} s: {counts}")
 
 
 @pytest.mark.timeout(300)
