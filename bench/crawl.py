@@ -13,6 +13,7 @@ the ratio reported is the median of the rounds' ratios.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import shutil
 import statistics
@@ -159,6 +160,13 @@ def main() -> int:
     print(f"crawler load : {n / statistics.median(loads):7.1f} pages/s (median)")
     print(f"crawler crawl: {n / statistics.median(crawls):7.1f} pages/s (median)")
     print(f"ratio crawl/load: {statistics.median(ratios):.2f}x (median of {len(ratios)} rounds)")
+    summary = {
+        "pages": n,
+        "load_pages_s": round(n / statistics.median(loads), 1),
+        "crawl_pages_s": round(n / statistics.median(crawls), 1),
+        "ratio_crawl_to_load": round(statistics.median(ratios), 2),
+    }
+    print("RESULT " + json.dumps(summary))
     return 0
 
 

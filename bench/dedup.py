@@ -324,7 +324,8 @@ def main() -> int:
     print(
         f"{'language':<8} {'recall@0.8':>10} {'(n)':>6} {'recall@0.9':>10} {'(n)':>6} {'FPR@<=0.5':>10} {'(n)':>6}"
     )
-    for lang, m in sorted(accuracy(bases, pairs, config).items()):
+    measured = accuracy(bases, pairs, config)
+    for lang, m in sorted(measured.items()):
         print(
             f"{lang:<8} {m.get('r80', float('nan')):10.4f} {int(m.get('n_r80', 0)):6d} "
             f"{m.get('r90', float('nan')):10.4f} {int(m.get('n_r90', 0)):6d} "
@@ -344,6 +345,14 @@ def main() -> int:
             print(f"  largest/smallest median: {rows[-1][1] / rows[0][1]:.2f}x")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (max RSS): {peak_mb:.0f} MB")
+    summary = {
+        "ours_docs_s": round(speed["ours"]),
+        "naive_docs_s": round(speed["naive"]),
+        "ratio_to_naive": round(speed["ours"] / speed["naive"], 2),
+        "recall_at_0.8": {k: round(v.get("r80", float("nan")), 4) for k, v in measured.items()},
+        "fpr_at_0.5": {k: round(v.get("fp50", float("nan")), 4) for k, v in measured.items()},
+    }
+    print("RESULT " + json.dumps(summary))
     return 0
 
 

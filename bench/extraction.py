@@ -178,6 +178,15 @@ def main() -> int:
         f"speed {best['trafilatura'] / best['ours']:.3f}x "
         f"(in the worker process: {best['trafilatura'] / best['ours+worker']:.3f}x)"
     )
+    summary = {
+        name: {
+            "f1": round(results[name]["f1"], 4),
+            "pages_s": round(len(pages) / best[name], 1),
+            "ratio_to_trafilatura": round(best["trafilatura"] / best[name], 3),
+        }
+        for name, _fn in SIDES
+    }
+    print("RESULT " + json.dumps({"pages": len(pages), "sides": summary}))
     if args.lost:
         print_lost(outputs, pages)
     return 0

@@ -9,6 +9,7 @@ Served by a thread of the test process; every request path is logged so tests ca
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -198,7 +199,12 @@ def serve(setup: object = default_site, host: str = "127.0.0.1") -> Iterator[Sit
         def log_message(self, *_args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer((host, 0), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that hung up
+                super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+    server = Server((host, 0), Handler)
     site.base = f"http://{host}:{server.server_address[1]}"
     setup(site)  # type: ignore[operator]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
