@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import queue
 import signal
 import sys
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -213,6 +215,55 @@ class WorkerCleaner:
         self._stop(kill=False)
 
     def __enter__(self) -> WorkerCleaner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def default_workers() -> int:
+    """Cleaning workers to run by default: one per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class CleanerPool:
+    """`size` WorkerCleaners (so `size` worker processes, each recycled and killed at deadlines
+    as one WorkerCleaner is), lent out one caller at a time: a thread takes one with `lend()`,
+    sends its page and waits for the result with the GIL released, so `size` pages are cleaned at
+    once on `size` cores."""
+
+    def __init__(self, size: int, *, memory_limit: int | None = None) -> None:
+        self.size = max(1, size)
+        self._all = [WorkerCleaner(memory_limit=memory_limit) for _ in range(self.size)]
+        self._free: queue.SimpleQueue[WorkerCleaner] = queue.SimpleQueue()
+        for cleaner in self._all:
+            self._free.put(cleaner)
+
+    @contextlib.contextmanager
+    def lend(self) -> Iterator[WorkerCleaner]:
+        cleaner = self._free.get()
+        try:
+            yield cleaner
+        finally:
+            self._free.put(cleaner)
+
+    @property
+    def first(self) -> WorkerCleaner:
+        """One of the pool's cleaners, for callers that clean one page at a time."""
+        return self._all[0]
+
+    @property
+    def restarts(self) -> int:
+        return sum(c.restarts for c in self._all)
+
+    def close(self) -> None:
+        for cleaner in self._all:
+            cleaner.close()
+
+    def __enter__(self) -> CleanerPool:
         return self
 
     def __exit__(self, *exc: object) -> None:

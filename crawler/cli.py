@@ -30,7 +30,7 @@ from crawler.config import (
     dedup_config,
     load_sources,
 )
-from crawler.loaders import InputError, count_inputs, load
+from crawler.loaders import STORE_BATCH, STORE_BATCH_SECONDS, InputError, count_inputs, load
 from crawler.report import EXIT_BUSY, EXIT_INTERRUPTED, EXIT_OK, PROGRESS
 from db.connect import DatabaseError, connect, describe_error
 from db.dedup import ConfigMismatch, rebuild
@@ -57,6 +57,14 @@ def _set_verbose(_ctx: click.Context, _param: click.Parameter, value: bool) -> N
         LOGGING["args"] = ["-v", *LOGGING["args"]]
 
 
+workers_option = click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default="0: one per core",
+    help="Cleaning worker processes (pages cleaned at once). The result does not depend on it.",
+)
 verbose_option = click.option(
     "-v",
     "--verbose",
@@ -165,12 +173,23 @@ def cli(verbose: bool, quiet: bool, log_file: str | None) -> None:
     help=f"Sources file with per-source cleaning rules; must exist when given "
     f"[default: {settings.CRAWLER_SOURCES_FILE} in the current folder, if present].",
 )
+@workers_option
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=STORE_BATCH,
+    show_default=True,
+    help="Inputs stored per transaction at most (a finished input waits at most "
+    f"{STORE_BATCH_SECONDS:g} s for its transaction); 1 stores each input on its own.",
+)
 def load_cmd(
     paths: tuple[str, ...],
     db_path: str,
     source: str | None,
     no_dedup: bool,
     sources_file: str | None,
+    workers: int,
+    batch: int,
 ) -> None:
     """Load files and folders (.txt, .html, .htm, and .gz of each) into the database.
 
@@ -198,6 +217,8 @@ def load_cmd(
             near=not no_dedup,
             sources_file=sources_file,
             progress=progress,
+            workers=workers,
+            batch=batch,
         )
     except InputError as exc:
         fail(str(exc), EXIT_USAGE)

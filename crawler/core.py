@@ -1,6 +1,7 @@
 """The one core path both entry kinds share: RawPage -> clean -> fingerprint -> store -> ledger.
 
-The Scrapy item pipeline and the file loader are thin adapters over `Ingest.process`.
+The Scrapy item pipeline and the file loader are thin adapters over `Ingest` (admit, prepare,
+commit).
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from cleaners.clean import Cleaned, CleanOptions
 from cleaners.errors import Rejected
 from cleaners.fingerprint import DedupConfig, canonical_url, fingerprint
 from cleaners.worker import CleanFailed, WorkerCleaner
-from crawler import failpoints
 from crawler.items import Article, RawPage
 from crawler.report import RunReport
-from db.store import Outcome, already_recorded, record, store_articles
+from db.store import Outcome, Unit, already_recorded, record, store_units
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +76,22 @@ def build_articles(page: RawPage, cleaned: Cleaned, config: DedupConfig) -> list
 
 @dataclass
 class Prepared:
-    """A page cleaned and fingerprinted, not yet stored: its articles, or why it has none."""
+    """A page cleaned (and fingerprinted, when the cleaning did it), not yet stored: its articles,
+    or why it has none. `cleaned` waits for `Ingest.commit` to fingerprint it there instead."""
 
     articles: list[Article] = field(default_factory=list)
     fired: Counter[str] = field(default_factory=Counter)
     failure: tuple[str, str, str] | None = None  # (state, reason, detail)
+    cleaned: Cleaned | None = None
 
 
 class Ingest:
-    """Processes raw pages for one run, writing one transaction per input and counting outcomes.
+    """Processes raw pages for one run, recording every input's terminal state and counting
+    outcomes.
 
-    `process` does it all in the calling thread. A caller that cleans elsewhere (the crawl's
-    pipeline) calls `admit` and `commit` on the database's thread and `prepare` on any one thread.
+    Callers (the crawl's pipeline, the file loader's pipeline) call `admit` and `commit` /
+    `commit_many` on the database's thread and `prepare` on any thread, one call at a time per
+    cleaner; `commit_many` stores a batch of inputs in one transaction, in the order given.
     """
 
     def __init__(
@@ -166,18 +170,29 @@ class Ingest:
         self._pending.add(page.origin)
         return True
 
-    def prepare(self, page: RawPage, options: CleanOptions) -> Prepared:
-        """Clean and fingerprint: no database access, so it may run off the writer's thread (one
-        call at a time per cleaner). Anything wrong with the input becomes a recorded failure."""
+    def prepare(
+        self,
+        page: RawPage,
+        options: CleanOptions,
+        *,
+        cleaner: WorkerCleaner | None = None,
+        fingerprint_here: bool = False,
+    ) -> Prepared:
+        """Clean (with `cleaner`, else this Ingest's) and fingerprint: no database access, so it
+        may run off the writer's thread, one call at a time per cleaner. Anything wrong with the
+        input becomes a recorded failure. `fingerprint_here`: leave fingerprints to `commit`
+        (on the writer's thread) instead of the cleaning worker."""
         try:
-            cleaned = self.cleaner.clean(
+            cleaned = (cleaner or self.cleaner).clean(
                 page.body,
                 kind=page.content_type,
                 declared_encoding=page.encoding,
                 url=page.url,
                 options=options,
-                fingerprint_with=self.config,
+                fingerprint_with=None if fingerprint_here else self.config,
             )
+            if fingerprint_here:
+                return Prepared(fired=cleaned.fired, cleaned=cleaned)
             return Prepared(build_articles(page, cleaned, self.config), cleaned.fired)
         except Rejected as exc:
             return Prepared(failure=("rejected", exc.reason, exc.detail))
@@ -190,41 +205,42 @@ class Ingest:
             return Prepared(failure=("failed", "clean_error", f"{type(exc).__name__}: {exc}"))
 
     def commit(self, page: RawPage, prepared: Prepared) -> list[Outcome]:
-        """Store an admitted page's articles (or its failure) as one unit of work. Database errors
-        propagate: the run must stop."""
-        try:
-            if prepared.failure is not None:
-                return self._record(page, *prepared.failure)
-            started = time.perf_counter()
-            try:
-                outcomes = store_articles(
-                    self.db,
-                    self.report.run_id,
-                    prepared.articles,
-                    self.config,
-                    near=self.near,
-                    attempts=page.attempts,
-                )
-            except sqlite3.IntegrityError as exc:
-                # Only the ledger's UNIQUE(run_id, origin) can fail here: an input whose name
-                # collides with another's in this run (a file literally named `listing.html#1`).
-                if "pages.run_id, pages.origin" not in str(exc):
-                    raise
-                return self._conflict(page)
-            self.report.timed_commit(started)
-            self.report.fired.update(prepared.fired)
-            self.report.exact_only += sum(1 for a in prepared.articles if a.signature is None)
-            self.report.add(outcomes)
-            self.report.tick()
-            return outcomes
-        finally:
-            self._pending.discard(page.origin)
+        """Store an admitted page's articles (or its failure) as one unit of work."""
+        return self.commit_many([(page, prepared)])[0]
 
-    def process(self, page: RawPage, options: CleanOptions) -> list[Outcome]:
-        """Admit, prepare and commit one input in this thread; [] for a repeated input."""
-        if not self.admit(page):
-            return []
-        failpoints.hit("after_fetch")
-        prepared = self.prepare(page, options)
-        failpoints.hit("after_extract")
-        return self.commit(page, prepared)
+    def commit_many(self, batch: list[tuple[RawPage, Prepared]]) -> list[list[Outcome]]:
+        """Store admitted pages (their articles or their failures) in one transaction, in the
+        order given, each page a whole unit; returns each page's outcomes. Database errors
+        propagate: the run must stop."""
+        units = []
+        for page, prepared in batch:
+            if prepared.failure is not None:
+                state, reason, detail = prepared.failure
+                outcome = Outcome(page.origin, state, reason, url=page.url)
+                unit = Unit(outcome=outcome, source=page.source, detail=detail or None)
+            else:
+                articles = prepared.articles
+                if prepared.cleaned is not None:
+                    articles = build_articles(page, prepared.cleaned, self.config)
+                    prepared.articles, prepared.cleaned = articles, None
+                unit = Unit(articles=articles)
+            unit.attempts = page.attempts
+            units.append(unit)
+        started = time.perf_counter()
+        try:
+            results = store_units(self.db, self.report.run_id, units, self.config, near=self.near)
+        finally:
+            for page, _prepared in batch:
+                self._pending.discard(page.origin)
+        self.report.timed_commit(started)
+        for n, ((page, prepared), unit) in enumerate(zip(batch, units, strict=True)):
+            if unit.conflict:
+                # an input whose name collides with another's in this run (a file literally
+                # named `listing.html#1`): recorded on its own, if even that name is free
+                results[n] = self._conflict(page)
+                continue
+            self.report.fired.update(prepared.fired)
+            self.report.exact_only += sum(1 for a in unit.articles if a.signature is None)
+            self.report.add(results[n])
+            self.report.tick()
+        return results

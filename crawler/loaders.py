@@ -14,15 +14,19 @@ import gzip
 import logging
 import os
 import stat
+import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
 from cleaners.clean import CleanOptions
 from cleaners.errors import BAD_GZIP, TOO_LARGE, Rejected
-from cleaners.worker import WorkerCleaner
-from crawler import settings
+from cleaners.worker import CleanerPool, default_workers
+from crawler import failpoints, settings
 from crawler.config import (
     Source,
     dedup_config,
@@ -31,7 +35,7 @@ from crawler.config import (
     source_for_paths,
     worker_memory_limit,
 )
-from crawler.core import Ingest
+from crawler.core import Ingest, Prepared
 from crawler.items import RawPage
 from crawler.report import RunReport
 from db.connect import connect
@@ -46,6 +50,8 @@ NOT_REGULAR_FILE = "not_regular_file"
 OUTSIDE_ROOT = "outside_root"
 UNREADABLE = "unreadable"
 UNSUPPORTED_TYPE = "unsupported_type"
+STORE_BATCH = 64  # inputs per store transaction, at most
+STORE_BATCH_SECONDS = 0.5  # and no finished input waits longer than this for its transaction
 
 
 class InputError(ValueError):
@@ -224,35 +230,137 @@ def load_files(
     paths: list[str],
     options: CleanOptions,
     progress: Callable[[int], None] | None = None,
+    *,
+    pool: CleanerPool | None = None,
+    batch: int = STORE_BATCH,
 ) -> None:
-    """Run every accepted file under `paths` through the core path; each ends in a ledger row."""
+    """Run every accepted file under `paths` through the core path; each ends in a ledger row.
+
+    Files are read here, in walk order, and cleaned by the pool's workers (`pool.size` at once);
+    results are stored in walk order, in transactions of up to `batch` inputs, so the outcome is
+    the same whatever the number of workers: when two near-duplicates race, the one that comes
+    first in walk order wins."""
     report = ingest.report
 
     def skipped(path: str, reason: str) -> None:
         report.skipped[reason] += 1
         log.debug("skipped %s: %s", display(path), reason)
 
-    for item in walk(paths, skipped):
-        _load_one(ingest, item, options)
-        if progress:
-            progress(1)
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(CleanerPool(1, memory_limit=worker_memory_limit()))
+        loader = _Pipeline(ingest, options, pool, progress, batch)
+        stack.callback(loader.close)
+        for item in walk(paths, skipped):
+            loader.add(item)
+        loader.finish()
 
 
-def _load_one(ingest: Ingest, item: FileInput, options: CleanOptions) -> None:
-    source = ingest.report.source
-    blank = RawPage(origin=item.origin, url=file_url(item.path), source=source, body=b"")
-    if item.reject:
-        ingest.settle(blank, "rejected", item.reject)
-        return
-    try:
-        body = read_file(item.path, options.max_bytes, item.root)
-    except Rejected as exc:
-        ingest.settle(blank, "rejected", exc.reason, exc.detail)
-        return
-    except OSError as exc:
-        ingest.settle(blank, "failed", UNREADABLE, exc.strerror or str(exc))
-        return
-    ingest.process(file_page(item.path, source, body), options)
+class _Pipeline:
+    """Reads inputs in order, has them cleaned concurrently, commits them in order and in batches.
+
+    At most `2 * workers + 2` inputs are in flight (read and not yet committed), so memory grows
+    with the number of workers, not with the number of inputs. A batch is committed when it holds
+    `batch` inputs, or when its oldest input has waited STORE_BATCH_SECONDS."""
+
+    def __init__(
+        self,
+        ingest: Ingest,
+        options: CleanOptions,
+        pool: CleanerPool,
+        progress: Callable[[int], None] | None,
+        batch: int,
+    ) -> None:
+        self.ingest, self.options, self.pool, self.progress = ingest, options, pool, progress
+        self.batch_size = max(1, batch)
+        # Fingerprints are computed here when a core is left over for this process (fewer
+        # workers than cores): then they cost the workers nothing.
+        self.fingerprint_here = pool.size < default_workers()
+        self.executor = ThreadPoolExecutor(pool.size, thread_name_prefix="crawler-clean")
+        self.window: deque[tuple[RawPage, Future[Prepared] | Prepared]] = deque()
+        self.limit = 2 * pool.size + 2
+        self.batch: list[tuple[RawPage, Prepared]] = []
+        self.batch_since = 0.0
+
+    def add(self, item: FileInput) -> None:
+        source = self.ingest.report.source
+        failure: tuple[str, str, str] | None = None
+        body = b""
+        if item.reject:
+            failure = ("rejected", item.reject, "")
+        else:
+            try:
+                body = read_file(item.path, self.options.max_bytes, item.root)
+            except Rejected as exc:
+                failure = ("rejected", exc.reason, exc.detail)
+            except OSError as exc:
+                failure = ("failed", UNREADABLE, exc.strerror or str(exc))
+        if failure is not None:
+            page = RawPage(origin=item.origin, url=file_url(item.path), source=source, body=b"")
+        else:
+            page = file_page(item.path, source, body)
+        if not self.ingest.admit(page):  # the same file named twice: its first row stands
+            return
+        if failure is not None:
+            self.window.append((page, Prepared(failure=failure)))
+        else:
+            failpoints.hit("after_fetch")
+            self.window.append((page, self.executor.submit(self._prepare, page)))
+        self._drain(need=len(self.window) - self.limit + 1)
+
+    def _prepare(self, page: RawPage) -> Prepared:
+        with self.pool.lend() as cleaner:
+            return self.ingest.prepare(
+                page, self.options, cleaner=cleaner, fingerprint_here=self.fingerprint_here
+            )
+
+    def _drain(self, need: int) -> None:
+        """Queue finished inputs from the head of the window for storage, in order, waiting for
+        the head until `need` inputs have left the window."""
+        while self.window:
+            page, result = self.window[0]
+            if isinstance(result, Future):
+                if not result.done() and need <= 0:
+                    break
+                self._wait(result)
+                failpoints.hit("after_extract")
+                prepared = result.result()
+            else:
+                prepared = result
+            self.window.popleft()
+            need -= 1
+            if not self.batch:
+                self.batch_since = time.monotonic()
+            self.batch.append((page, prepared))
+            if len(self.batch) >= self.batch_size or self._batch_due() <= 0:
+                self._flush()
+
+    def _batch_due(self) -> float:
+        return self.batch_since + STORE_BATCH_SECONDS - time.monotonic()
+
+    def _wait(self, future: Future[Prepared]) -> None:
+        """Wait for `future`, committing the batch meanwhile once it is due."""
+        while self.batch and not future.done():
+            try:
+                future.result(timeout=max(0.0, self._batch_due()))
+            except FutureTimeout:
+                self._flush()
+        future.result()
+
+    def _flush(self) -> None:
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        self.ingest.commit_many(batch)
+        if self.progress:
+            self.progress(len(batch))
+
+    def finish(self) -> None:
+        self._drain(need=len(self.window))
+        self._flush()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def load(
@@ -263,12 +371,16 @@ def load(
     near: bool = True,
     sources_file: str | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int = 0,
+    batch: int = STORE_BATCH,
 ) -> RunReport:
     """Load files and folders into the database at `db_path`; returns the closed run report.
 
     `sources_file` must exist when given; by default `seeds/sources.toml` under the current folder
     is used if it is there. The source is `source` if given, else the configured files source
-    whose folders hold the paths, else "local". Raises InputError for a missing path, ConfigError for a bad sources file,
+    whose folders hold the paths, else "local". `workers`: cleaning processes (0: one per core);
+    `batch`: inputs per store transaction at most.
+    Raises InputError for a missing path, ConfigError for a bad sources file,
     DatabaseError / ConfigMismatch when the database cannot be used: all before anything is written.
     """
     check_paths(paths)
@@ -287,9 +399,10 @@ def load(
             report = RunReport(source=name)
             report.run_id = start_run(db, name, "load " + " ".join(map(display, paths)))
             try:
-                with WorkerCleaner(memory_limit=worker_memory_limit()) as cleaner:
-                    ingest = Ingest(db, report, config, near=near, cleaner=cleaner)
-                    load_files(ingest, paths, options, progress)
+                size = workers or default_workers()
+                with CleanerPool(size, memory_limit=worker_memory_limit()) as pool:
+                    ingest = Ingest(db, report, config, near=near, cleaner=pool.first)
+                    load_files(ingest, paths, options, progress, pool=pool, batch=batch)
             except BaseException as exc:
                 status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
                 with contextlib.suppress(Exception):  # the database itself may be what failed

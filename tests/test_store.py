@@ -146,7 +146,8 @@ def test_a_rebuild_with_other_settings_stops_a_running_load(
         return real_build(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(crawler.core, "build_articles", build_then_rebuild)
-    result = run_cli("load", str(corpus))
+    # one input per transaction, in order: exactly the four before the change are stored
+    result = run_cli("load", str(corpus), "--batch", "1", "--workers", "1")
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
     assert line.startswith("crawler: error: the dedup configuration of this database changed")

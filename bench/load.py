@@ -1,0 +1,194 @@
+"""End to end: `crawler load` of the development corpus replicated to N pages, against bare
+trafilatura extracting the same pages, and `--workers` 1 against 2 (or more).
+
+    .venv/bin/python bench/load.py ../shared/corpora/article-extraction-benchmark [--pages 10000]
+        [--workers 1,2]
+
+The corpus' pages are replicated to `--pages` files with their text varied, so that dedup does real
+work: the first copy of each page is the original; of the later copies about 75% have a third of
+their words replaced (distinct articles), 10% are an earlier copy with 2% of its words changed
+(near-duplicates) and 15% are an earlier copy byte for byte under another name (exact duplicates).
+The replicated folder is kept in the system's temp folder and reused.
+
+Sides, in one run of this script:
+- **trafilatura**: bare trafilatura (the corpus README's best configuration, text only) on every
+  file, in this process: the baseline pages/s.
+- **load N=k**: `crawler load FOLDER --workers k` as a real process into a fresh database:
+  decoding, extraction, our metadata and rules, fingerprints, exact and near dedup, storage with the
+  search index, ledger. Its pages/s is wall time from start to exit; memory is the peak
+  proportional set size of its process tree, sampled every 0.2 s.
+
+Every N must give the same articles and the same duplicates; the script checks it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from crawl import _pss_mb  # noqa: E402
+from extraction import BASELINE_OPTIONS  # noqa: E402
+from trafilatura import bare_extraction  # noqa: E402
+
+_WORD = re.compile(r"\b[^\W\d_]{4,}\b")
+_TEXT = re.compile(r">([^<]{20,})<")
+_CONSONANTS = "bcdfghjklmnprstvwz"
+
+
+def _pseudo(rng: random.Random) -> str:
+    return "".join(rng.choice(_CONSONANTS) + rng.choice("aeiou") for _ in range(rng.randint(2, 4)))
+
+
+def vary(html: str, rng: random.Random, share: float) -> str:
+    """`html` with `share` of the words of its text nodes replaced by pseudo-words."""
+
+    def words(match: re.Match[str]) -> str:
+        return _pseudo(rng) if rng.random() < share else match.group(0)
+
+    return _TEXT.sub(lambda m: ">" + _WORD.sub(words, m.group(1)) + "<", html)
+
+
+def replicate(corpus: Path, pages: int) -> tuple[Path, dict[str, int]]:
+    folder = Path(tempfile.gettempdir()) / f"bench-load-{pages}"
+    done = folder / ".complete"
+    kinds = {"original": 0, "distinct": 0, "near": 0, "exact": 0}
+    originals = sorted((corpus / "html").glob("*.html.gz"))
+    texts = [gzip.decompress(p.read_bytes()).decode("utf-8", "replace") for p in originals]
+    written: list[str] = []
+    rng = random.Random(7)
+    folder.mkdir(exist_ok=True)
+    for k in range(pages):
+        i = k % len(texts)
+        if k < len(texts):
+            kind, html = "original", texts[i]
+        else:
+            roll = rng.random()
+            if roll < 0.15:
+                kind, html = "exact", written[rng.randrange(len(written))]
+            elif roll < 0.25:
+                kind, html = "near", vary(written[rng.randrange(len(written))], rng, 0.02)
+            else:
+                kind, html = "distinct", vary(texts[i], rng, 0.33)
+        kinds[kind] += 1
+        written.append(html)
+        if not done.exists():
+            (folder / f"p{k:05d}.html").write_text(html, "utf-8")
+    done.touch()
+    return folder, kinds
+
+
+def bare(folder: Path) -> float:
+    files = sorted(folder.glob("*.html"))
+    started = time.perf_counter()
+    for path in files:
+        bare_extraction(path.read_bytes().decode("utf-8", "replace"), **BASELINE_OPTIONS)
+    return len(files) / (time.perf_counter() - started)
+
+
+def load(folder: Path, db: Path, workers: int) -> tuple[float, float, str]:
+    """(pages/s, peak PSS MB of the process tree, report) of `crawler load` as a real process."""
+    exe = Path(sys.executable).parent / "crawler"
+    count = len(list(folder.glob("*.html")))
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(exe), "-q", "load", str(folder), "--db", str(db), "--workers", str(workers)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    peak = [0.0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _pss_mb(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    elapsed = time.perf_counter() - started
+    sampler.join()
+    if proc.returncode not in (0, 3):
+        sys.exit(f"crawler load failed ({proc.returncode}): {err[-2000:]}")
+    return count / elapsed, peak[0], out
+
+
+def outcome(db: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """What a load decided, independent of timing: articles and duplicate rows, by file name."""
+    conn = sqlite3.connect(db)
+    try:
+        articles = conn.execute(
+            "SELECT substr(url, -11), content_hash FROM articles ORDER BY url"
+        ).fetchall()
+        duplicates = conn.execute(
+            """SELECT substr(p.origin, -11), p.reason, substr(a.url, -11) FROM pages p
+               JOIN articles a ON a.id = p.duplicate_of WHERE p.state = 'duplicate'
+               ORDER BY p.origin"""
+        ).fetchall()
+    finally:
+        conn.close()
+    return articles, duplicates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("--pages", type=int, default=10_000)
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    args = parser.parse_args()
+    folder, kinds = replicate(args.corpus, args.pages)
+    counts = [int(n) for n in args.workers.split(",")]
+    print(f"{args.pages} pages ({', '.join(f'{k} {v}' for k, v in kinds.items())}) in {folder}")
+    baseline = bare(folder)
+    print(f"trafilatura (bare, in-process): {baseline:6.1f} pages/s")
+    results: dict[int, tuple[float, float]] = {}
+    decided = {}
+    with tempfile.TemporaryDirectory(prefix="bench-load-db-") as tmp:
+        for n in counts:
+            db = Path(tmp) / f"n{n}.db"
+            rate, peak, _report = load(folder, db, n)
+            results[n] = (rate, peak)
+            decided[n] = outcome(db)
+            stored = len(decided[n][0])
+            print(
+                f"crawler load --workers {n}: {rate:6.1f} pages/s = {rate / baseline:.3f}x "
+                f"trafilatura, {stored} stored, {len(decided[n][1])} duplicates, "
+                f"peak PSS {peak:.0f} MB"
+            )
+    same = all(decided[n] == decided[counts[0]] for n in counts)
+    print(f"identical results for every worker count: {same}")
+    first = counts[0]
+    summary = {
+        "pages": args.pages,
+        "trafilatura_pages_s": round(baseline, 1),
+        "load": {
+            str(n): {
+                "pages_s": round(rate, 1),
+                "ratio_to_trafilatura": round(rate / baseline, 3),
+                "ratio_to_first": round(rate / results[first][0], 3),
+                "peak_pss_mb": round(peak),
+            }
+            for n, (rate, peak) in results.items()
+        },
+        "identical": same,
+    }
+    for n in counts[1:]:
+        print(f"--workers {n} / --workers {first}: {results[n][0] / results[first][0]:.2f}x")
+    print("RESULT " + json.dumps(summary))
+    if not same:
+        sys.exit("results differ between worker counts")
+
+
+if __name__ == "__main__":
+    main()
