@@ -281,6 +281,7 @@ def _spider_names() -> list[str]:
     metavar="NAME=VALUE",
     help="Override a Scrapy or crawler setting, as with scrapy crawl -s (repeatable).",
 )
+@workers_option
 @verbose_option
 def crawl_cmd(
     target: str,
@@ -290,6 +291,7 @@ def crawl_cmd(
     allow_private: tuple[str, ...],
     source_name: str | None,
     overrides: tuple[str, ...],
+    workers: int,
 ) -> None:
     """Crawl a configured web source, or a site by URL, into the database.
 
@@ -339,6 +341,8 @@ def crawl_cmd(
         "LOG_LEVEL", "DEBUG" if logging.getLogger().level <= logging.DEBUG else "WARNING"
     )
     scrapy_settings.set("LOG_INSTALL_ROOT_HANDLER", False)
+    if workers:
+        scrapy_settings.set("CRAWLER_WORKERS", workers, priority="cmdline")
     for override in overrides:
         key, sep, value = override.partition("=")
         if not sep or not key.strip():

@@ -28,10 +28,10 @@ from sqlite_utils import Database
 
 from cleaners.clean import CleanOptions
 from cleaners.fingerprint import DedupConfig, canonical_url
-from cleaners.worker import WorkerCleaner
+from cleaners.worker import CleanerPool, default_workers
 from crawler import failpoints
 from crawler.config import dedup_config, default_options, load_sources
-from crawler.core import Ingest
+from crawler.core import Ingest, Prepared
 from crawler.items import RawPage, utcnow_iso
 from crawler.middlewares import DATABASE_ERROR, database_failed
 from crawler.report import RunReport
@@ -119,8 +119,10 @@ class StorePipeline:
         self.near = settings.getbool("DEDUP_ENABLED", True)
         self.ingest: Ingest | None = None
         self.options: CleanOptions = default_options()
-        # One thread: the one worker process cleans one page at a time.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-clean")
+        # One thread per cleaning worker: each waits on its worker with the GIL released.
+        self.workers = settings.getint("CRAWLER_WORKERS") or default_workers()
+        self.executor = ThreadPoolExecutor(self.workers, thread_name_prefix="crawler-clean")
+        self.pool: CleanerPool | None = None
         self.lock = contextlib.ExitStack()  # the source's run lock, held from open to close
 
     @classmethod
@@ -155,8 +157,9 @@ class StorePipeline:
             return self._refuse("fatal", describe_error(exc, self.db_path))
         self.crawler.run_report = report  # type: ignore[attr-defined]  # read by `crawler crawl`
         megabytes = self.crawler.settings.getint("CRAWLER_WORKER_MEMORY_MB")
-        cleaner = WorkerCleaner(memory_limit=megabytes * 1024 * 1024 if megabytes > 0 else None)
-        self.ingest = Ingest(db, report, config, near=self.near, cleaner=cleaner)
+        limit = megabytes * 1024 * 1024 if megabytes > 0 else None
+        self.pool = CleanerPool(self.workers, memory_limit=limit)
+        self.ingest = Ingest(db, report, config, near=self.near, cleaner=self.pool.first)
         self.crawler.ingest = self.ingest  # type: ignore[attr-defined]  # the address policy records refusals
 
     def _refuse(self, attribute: str, message: str) -> None:
@@ -196,12 +199,17 @@ class StorePipeline:
             return []
         failpoints.hit("after_fetch")
         loop = asyncio.get_running_loop()
-        prepared = await loop.run_in_executor(self.executor, ingest.prepare, item, self.options)
+        prepared = await loop.run_in_executor(self.executor, self._prepare, ingest, item)
         failpoints.hit("after_extract")
         outcomes = ingest.commit(item, prepared)
         if (item.etag or item.last_modified) and any(o.article_id is not None for o in outcomes):
             remember_validators(ingest.db, item)  # a cache for the next revisit, kept for articles
         return outcomes
+
+    def _prepare(self, ingest: Ingest, item: RawPage) -> Prepared:
+        assert self.pool is not None
+        with self.pool.lend() as cleaner:
+            return ingest.prepare(item, self.options, cleaner=cleaner)
 
     def _not_modified(self, item: RawPage) -> list[Outcome]:
         """A 304 to our validators: unchanged, not cleaned; the revisit clock restarts."""
@@ -251,7 +259,8 @@ class StorePipeline:
         with self.lock:
             if self.ingest is None:
                 return
-            self.ingest.cleaner.close()
+            if self.pool is not None:
+                self.pool.close()
             report = self.ingest.report
             stats = self.crawler.stats
             if stats is not None:

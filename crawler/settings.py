@@ -14,7 +14,8 @@ CRAWLER_MAX_INPUT_BYTES = 20 * 1024 * 1024
 CRAWLER_EXTRACT_TIMEOUT = (
     30.0  # seconds per input, in a worker process; 0 = in-process, no deadline
 )
-CRAWLER_WORKER_MEMORY_MB = 4096  # address-space cap of the cleaning worker; 0 = no cap
+CRAWLER_WORKER_MEMORY_MB = 4096  # address-space cap of each cleaning worker; 0 = no cap
+CRAWLER_WORKERS = 0  # cleaning worker processes (pages cleaned at once); 0 = one per core
 
 DEDUP_ENABLED = True  # near-duplicate detection; exact dedup (URL, content hash) is always on
 DEDUP_NUM_PERM = 128
