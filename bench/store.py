@@ -1,7 +1,7 @@
 """Storage throughput: our store (dedup decisions, ledger rows, band keys, search index, in batched
 transactions) against plain sqlite3 `executemany` of the same rows into the same schema.
 
-    .venv/bin/python bench/store.py [--articles 5000] [--batch 64] [--rounds 3]
+    .venv/bin/python bench/store.py [--articles 5000] [--batch 256] [--rounds 5]
 
 Both sides write the same articles (varied English and Korean text, fingerprints computed before
 timing) into fresh databases made by our migrations, so both pay for the same indexes and the same
@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from cleaners.fingerprint import band_keys, fingerprint  # noqa: E402
 from crawler.config import dedup_config  # noqa: E402
 from crawler.items import Article, utcnow_iso  # noqa: E402
+from crawler.loaders import STORE_BATCH  # noqa: E402
 from db.connect import connect  # noqa: E402
 from db.dedup import check_config  # noqa: E402
 from db.runs import start_run  # noqa: E402
@@ -129,8 +130,8 @@ def ours(folder: Path, items: list[Article], batch: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=5000)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=STORE_BATCH, help="the load's default")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     items = articles(args.articles)
     plain_rates, our_rates = [], []

@@ -50,7 +50,7 @@ NOT_REGULAR_FILE = "not_regular_file"
 OUTSIDE_ROOT = "outside_root"
 UNREADABLE = "unreadable"
 UNSUPPORTED_TYPE = "unsupported_type"
-STORE_BATCH = 64  # inputs per store transaction, at most
+STORE_BATCH = 256  # inputs per store transaction, at most
 STORE_BATCH_SECONDS = 0.5  # and no finished input waits longer than this for its transaction
 
 

@@ -34,23 +34,21 @@ class Outcome:
     url: str | None = None
 
 
-def _ledger(
-    db: Database,
+_LEDGER_INSERT = """INSERT INTO pages(run_id, origin, url, source, state, reason, article_id,
+    duplicate_of, similarity, attempts, detail, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+def _ledger_row(
     run_id: int,
     source: str,
     outcome: Outcome,
     detail: str | None = None,
     attempts: int = 1,
-) -> None:
-    db.execute(
-        """INSERT INTO pages(run_id, origin, url, source, state, reason, article_id, duplicate_of,
-                             similarity, attempts, detail, recorded_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [
-            run_id, outcome.origin, outcome.url, source, outcome.state, outcome.reason,
-            outcome.article_id, outcome.duplicate_of, outcome.similarity, attempts, detail,
-            utcnow_iso(),
-        ],
+) -> tuple[object, ...]:
+    return (
+        run_id, outcome.origin, outcome.url, source, outcome.state, outcome.reason,
+        outcome.article_id, outcome.duplicate_of, outcome.similarity, attempts, detail,
+        utcnow_iso(),
     )  # fmt: skip
 
 
@@ -77,7 +75,7 @@ def record(
 ) -> Outcome:
     """Record an input that produced no article (rejected or failed) as its own unit of work."""
     with write_transaction(db):
-        _ledger(db, run_id, source, outcome, detail, attempts)
+        db.conn.execute(_LEDGER_INSERT, _ledger_row(run_id, source, outcome, detail, attempts))
     return outcome
 
 
@@ -100,28 +98,37 @@ def store_units(
     """Store `units` in one transaction, in order (an earlier unit's articles are seen by the dedup
     of later ones, so the result is the one of storing them one by one). A unit whose ledger name
     is taken in this run (`UNIQUE(run_id, origin)`) writes nothing and is marked `conflict`, with no
-    outcome. Returns each unit's outcomes."""
+    outcome. The ledger rows are written together at the end of the transaction (nothing in it
+    reads them). Returns each unit's outcomes."""
     results: list[list[Outcome]] = []
+    rows: list[tuple[object, ...]] = []
+    named: set[str] = set()  # ledger names this batch writes
     with write_transaction(db):
         assert_config(db, config)
         for unit in units:
-            if _name_taken(db, run_id, unit):
+            if _name_taken(db, run_id, unit, named):
                 unit.conflict = True
                 results.append([])
                 continue
-            results.append(_store_unit(db, run_id, unit, config, near))
+            results.append(_store_unit(db, run_id, unit, config, near, rows))
+            named.update(o.origin for o in results[-1])
             failpoints.hit("before_commit")
+        db.conn.executemany(_LEDGER_INSERT, rows)
     failpoints.hit("after_commit")
     return results
 
 
-def _name_taken(db: Database, run_id: int, unit: Unit) -> bool:
-    """True when a ledger row this unit would write is already in this run: checked before
-    writing anything (a savepoint per unit would do it too, but makes the search index flush its
-    pending terms at each one, which costs a third of the store's speed)."""
+def _name_taken(db: Database, run_id: int, unit: Unit, named: set[str]) -> bool:
+    """True when a ledger row this unit would write is already in this run (or in this batch):
+    checked before writing anything (a savepoint per unit would do it too, but makes the search
+    index flush its pending terms at each one, which costs a third of the store's speed)."""
     origins = [unit.outcome.origin] if unit.outcome else [a.origin for a in unit.articles]
-    if not origins:
+    if not any("#" in o for o in origins):
+        # Ingest.admit lets no input be recorded twice in a run; only a split listing's
+        # `origin#n` can meet an input literally named so
         return False
+    if named.intersection(origins):
+        return True
     marks = ", ".join("?" * len(origins))
     row = db.execute(
         f"SELECT 1 FROM pages WHERE run_id = ? AND origin IN ({marks}) LIMIT 1", [run_id, *origins]
@@ -130,21 +137,26 @@ def _name_taken(db: Database, run_id: int, unit: Unit) -> bool:
 
 
 def _store_unit(
-    db: Database, run_id: int, unit: Unit, config: DedupConfig, near: bool
+    db: Database,
+    run_id: int,
+    unit: Unit,
+    config: DedupConfig,
+    near: bool,
+    rows: list[tuple[object, ...]],
 ) -> list[Outcome]:
     if unit.outcome is not None:
-        _ledger(db, run_id, unit.source, unit.outcome, unit.detail, unit.attempts)
+        rows.append(_ledger_row(run_id, unit.source, unit.outcome, unit.detail, unit.attempts))
         return [unit.outcome]
     outcomes = []
     for article in unit.articles:
         outcome = _store_one(db, run_id, article, config, near)
-        _ledger(db, run_id, article.source, outcome, attempts=unit.attempts)
+        rows.append(_ledger_row(run_id, article.source, outcome, attempts=unit.attempts))
         outcomes.append(outcome)
     return outcomes
 
 
 def _store_one(db: Database, run_id: int, a: Article, config: DedupConfig, near: bool) -> Outcome:
-    same_url = db.execute(
+    same_url = db.conn.execute(
         "SELECT id, content_hash, origin FROM articles WHERE url = ?", [a.url]
     ).fetchone()
     if same_url is not None and same_url[1] == a.content_hash:
@@ -175,7 +187,7 @@ def _store_one(db: Database, run_id: int, a: Article, config: DedupConfig, near:
         )  # fmt: skip
         db.execute("DELETE FROM dedup_bands WHERE article_id = ?", [article_id])
     else:
-        cursor = db.execute(
+        cursor = db.conn.execute(
             """INSERT INTO articles(url, origin, source, title, author, published_at, language, text,
                                     metadata, content_hash, run_id, stored_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -196,7 +208,7 @@ def _duplicate(
     db: Database, a: Article, keys: list[int], config: DedupConfig, near: bool, exclude: int | None
 ) -> Outcome | None:
     """Content (same normalised-text hash) or near (verified Jaccard) duplicate of a stored article."""
-    same_text = db.execute(
+    same_text = db.conn.execute(
         "SELECT id FROM articles WHERE content_hash = ?", [a.content_hash]
     ).fetchone()
     if same_text is not None:

@@ -131,7 +131,7 @@ def test_a_source_already_running_is_skipped_when_due_and_refused_by_name(tmp_pa
 def test_kill_9_during_run_then_run_again_finishes_with_nothing_lost_or_duplicated(
     tmp_path: Path,
 ) -> None:
-    write_corpus(tmp_path / "big", 300)
+    write_corpus(tmp_path / "big", 1200)  # enough that the kill lands mid-run
     sources = tmp_path / "sources.toml"
     sources.write_text(f'[sources.big]\nkind = "files"\npaths = ["{tmp_path / "big"}"]\n')
     db = tmp_path / "killed.db"
@@ -150,15 +150,15 @@ def test_kill_9_during_run_then_run_again_finishes_with_nothing_lost_or_duplicat
             continue
     os.killpg(proc.pid, signal.SIGKILL)  # the run and the load it started, at once
     proc.wait(timeout=30)
-    assert 0 < int(query(db, "SELECT count(*) FROM articles")[0][0]) < 300  # type: ignore[call-overload]
+    assert 0 < int(query(db, "SELECT count(*) FROM articles")[0][0]) < 1200  # type: ignore[call-overload]
     again = _crawler("run", "--db", str(db), "--sources", str(sources))
     assert again.returncode == 0, again.stderr
-    assert query(db, "SELECT count(*) FROM articles") == [(300,)]
+    assert query(db, "SELECT count(*) FROM articles") == [(1200,)]
     runs = query(db, "SELECT status, stored FROM runs ORDER BY id")
     assert [status for status, _stored in runs] == ["interrupted", "finished"]
     assert int(runs[0][1]) > 0  # type: ignore[call-overload]  # the first run's report counts what it stored
     stored = query(db, "SELECT count(*) FROM pages WHERE state = 'stored'")
-    assert stored == [(300,)]  # each text stored once over both runs
+    assert stored == [(1200,)]  # each text stored once over both runs
     check_ledger(db)
 
 

@@ -47,7 +47,8 @@ def test_memory_is_flat_over_1000_documents(tmp_path: Path) -> None:
                 samples[mark] = _heap_without_bounded_caches()
 
     try:
-        report = load([str(corpus)], db_path=str(tmp_path / "m.db"), progress=progress)
+        # small transactions, so that progress comes in small steps to sample at
+        report = load([str(corpus)], db_path=str(tmp_path / "m.db"), progress=progress, batch=20)
     finally:
         tracemalloc.stop()
     assert report.states == {"stored": 1000}

@@ -106,7 +106,8 @@ def _recorded(db: Path) -> int:
 def test_kill_9_then_rerun_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "corpus", 300)
     db = tmp_path / "killed.db"
-    proc = _crawler("load", str(corpus), "--db", str(db))
+    # small transactions, so that the kill lands while some are committed and some not
+    proc = _crawler("load", str(corpus), "--db", str(db), "--batch", "10", "--workers", "1")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         time.sleep(0.2)
