@@ -55,15 +55,17 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-def _pss_mb(pid: int) -> float:
+def _pss_mb(pid: int, field: str = "Pss") -> float:
     """Memory of `pid` and its descendants, in MB (0 when it has gone): the sum of their
-    proportional set sizes, so pages the fork server shares with its workers count once."""
+    proportional set sizes, so pages the fork server shares with its workers count once.
+    `field="Pss_Anon"`: only anonymous memory (heaps), without the database file that SQLite maps
+    and the page cache, which grow with the database, not with the process."""
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
         try:
             status = Path(f"/proc/{current}/smaps_rollup").read_text()
-            total += int(status.split("\nPss:")[1].split()[0])
+            total += int(status.split(f"\n{field}:")[1].split()[0])
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, IndexError, ValueError):

@@ -12,11 +12,13 @@ The replicated folder is kept in the system's temp folder and reused.
 
 Sides, in one run of this script:
 - **trafilatura**: bare trafilatura (the corpus README's best configuration, text only) on every
-  file, in this process: the baseline pages/s.
+  file, in this process, once before and once after the loads (the machine drifts over minutes):
+  the mean is the baseline pages/s.
 - **load N=k**: `crawler load FOLDER --workers k` as a real process into a fresh database:
   decoding, extraction, our metadata and rules, fingerprints, exact and near dedup, storage with the
   search index, ledger. Its pages/s is wall time from start to exit; memory is the peak
-  proportional set size of its process tree, sampled every 0.2 s.
+  proportional set size of its process tree, sampled every 0.2 s, in all and anonymous only (the
+  rest is the database file SQLite maps, which grows with the database).
 
 Every N must give the same articles and the same duplicates; the script checks it.
 """
@@ -98,8 +100,9 @@ def bare(folder: Path) -> float:
     return len(files) / (time.perf_counter() - started)
 
 
-def load(folder: Path, db: Path, workers: int) -> tuple[float, float, str]:
-    """(pages/s, peak PSS MB of the process tree, report) of `crawler load` as a real process."""
+def load(folder: Path, db: Path, workers: int) -> tuple[float, tuple[float, float], str]:
+    """(pages/s, peak PSS MB of the process tree (all; anonymous only), report) of `crawler load`
+    as a real process."""
     exe = Path(sys.executable).parent / "crawler"
     count = len(list(folder.glob("*.html")))
     started = time.perf_counter()
@@ -107,11 +110,12 @@ def load(folder: Path, db: Path, workers: int) -> tuple[float, float, str]:
         [str(exe), "-q", "load", str(folder), "--db", str(db), "--workers", str(workers)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    peak = [0.0]
+    peak = [0.0, 0.0]
 
     def sample() -> None:
         while proc.poll() is None:
             peak[0] = max(peak[0], _pss_mb(proc.pid))
+            peak[1] = max(peak[1], _pss_mb(proc.pid, "Pss_Anon"))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -121,7 +125,7 @@ def load(folder: Path, db: Path, workers: int) -> tuple[float, float, str]:
     sampler.join()
     if proc.returncode not in (0, 3):
         sys.exit(f"crawler load failed ({proc.returncode}): {err[-2000:]}")
-    return count / elapsed, peak[0], out
+    return count / elapsed, (peak[0], peak[1]), out
 
 
 def outcome(db: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
@@ -150,9 +154,8 @@ def main() -> None:
     folder, kinds = replicate(args.corpus, args.pages)
     counts = [int(n) for n in args.workers.split(",")]
     print(f"{args.pages} pages ({', '.join(f'{k} {v}' for k, v in kinds.items())}) in {folder}")
-    baseline = bare(folder)
-    print(f"trafilatura (bare, in-process): {baseline:6.1f} pages/s")
-    results: dict[int, tuple[float, float]] = {}
+    before = bare(folder)
+    results: dict[int, tuple[float, tuple[float, float]]] = {}
     decided = {}
     with tempfile.TemporaryDirectory(prefix="bench-load-db-") as tmp:
         for n in counts:
@@ -160,12 +163,18 @@ def main() -> None:
             rate, peak, _report = load(folder, db, n)
             results[n] = (rate, peak)
             decided[n] = outcome(db)
-            stored = len(decided[n][0])
-            print(
-                f"crawler load --workers {n}: {rate:6.1f} pages/s = {rate / baseline:.3f}x "
-                f"trafilatura, {stored} stored, {len(decided[n][1])} duplicates, "
-                f"peak PSS {peak:.0f} MB"
-            )
+    after = bare(folder)
+    # the machine drifts over minutes: the baseline is the mean of a run before and one after
+    baseline = (before + after) / 2
+    print(
+        f"trafilatura (bare, in-process): {baseline:6.1f} pages/s (before {before:.1f}, after {after:.1f})"
+    )
+    for n, (rate, (pss, anon)) in results.items():
+        print(
+            f"crawler load --workers {n}: {rate:6.1f} pages/s = {rate / baseline:.3f}x "
+            f"trafilatura, {len(decided[n][0])} stored, {len(decided[n][1])} duplicates, "
+            f"peak PSS {pss:.0f} MB (anonymous {anon:.0f} MB)"
+        )
     same = all(decided[n] == decided[counts[0]] for n in counts)
     print(f"identical results for every worker count: {same}")
     first = counts[0]
@@ -177,7 +186,8 @@ def main() -> None:
                 "pages_s": round(rate, 1),
                 "ratio_to_trafilatura": round(rate / baseline, 3),
                 "ratio_to_first": round(rate / results[first][0], 3),
-                "peak_pss_mb": round(peak),
+                "peak_pss_mb": round(peak[0]),
+                "peak_anon_mb": round(peak[1]),
             }
             for n, (rate, peak) in results.items()
         },

@@ -7,8 +7,10 @@ load, no pickled state. The configuration that produced the keys is pinned in `m
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
 from sqlite_utils import Database
 
 from cleaners.fingerprint import (
@@ -83,7 +85,7 @@ def find_near_duplicate(
     params: list[int] = [x for band, key in enumerate(keys) for x in (band, key)]
     rows = db.execute(
         f"""WITH q(band, key) AS (VALUES {values})
-            SELECT d.article_id, a.text, count(*) AS shared
+            SELECT d.article_id, a.content_hash, count(*) AS shared
             FROM q JOIN dedup_bands d ON d.band = q.band AND d.key = q.key
             JOIN articles a ON a.id = d.article_id
             WHERE d.article_id IS NOT ?
@@ -94,10 +96,8 @@ def find_near_duplicate(
     if not rows:
         return None
     mine = shingle_hashes(normalise_text(text), config.shingle_size)
-    for article_id, stored_text, _shared in rows:
-        score = hashed_jaccard(
-            mine, shingle_hashes(normalise_text(stored_text), config.shingle_size)
-        )
+    for article_id, content_hash, _shared in rows:
+        score = hashed_jaccard(mine, _stored_shingles(db, article_id, content_hash, config))
         if score >= config.threshold and (
             best is None
             or score > best.similarity
@@ -105,6 +105,30 @@ def find_near_duplicate(
         ):
             best = NearMatch(article_id, round(score, 4))
     return best
+
+
+# Shingle sets of stored articles recently verified against, by content hash (an article's text
+# is what its hash says, so an entry cannot go stale). Near-duplicates come in clusters (a wire
+# story and its copies), so the same few stored articles are verified again and again; their
+# shingles are computed once. Bounded: at most this many sets (about 30 KB each).
+_SHINGLE_CACHE_SIZE = 512
+_shingle_cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+
+
+def _stored_shingles(
+    db: Database, article_id: int, content_hash: str, config: DedupConfig
+) -> np.ndarray:
+    key = (content_hash, config.shingle_size)
+    cached = _shingle_cache.get(key)
+    if cached is not None:
+        _shingle_cache.move_to_end(key)
+        return cached
+    (text,) = db.conn.execute("SELECT text FROM articles WHERE id = ?", [article_id]).fetchone()
+    shingles = shingle_hashes(normalise_text(text), config.shingle_size)
+    _shingle_cache[key] = shingles
+    if len(_shingle_cache) > _SHINGLE_CACHE_SIZE:
+        _shingle_cache.popitem(last=False)
+    return shingles
 
 
 def insert_keys(db: Database, article_id: int, keys: list[int]) -> None:
