@@ -31,9 +31,14 @@ def page(url: str, body: str = HTML) -> RawPage:
     )
 
 
-def _pipeline(db: Path, tmp_path: Path) -> StorePipeline:
+def _pipeline(db: Path, tmp_path: Path, workers: int = 0) -> StorePipeline:
     crawler = get_crawler(
-        Spider, {"CRAWLER_DB": str(db), "CRAWLER_SOURCES_FILE": str(tmp_path / "none.toml")}
+        Spider,
+        {
+            "CRAWLER_DB": str(db),
+            "CRAWLER_SOURCES_FILE": str(tmp_path / "none.toml"),
+            "CRAWLER_WORKERS": workers,
+        },
     )
     crawler.spider = Spider(name="harbour")
     pipeline = StorePipeline.from_crawler(crawler)
@@ -91,9 +96,11 @@ def test_pipeline_stores_and_drops_by_reason(tmp_path: Path) -> None:
 @pytest.mark.timeout(60)
 def test_pages_in_flight_together_are_stored_once(tmp_path: Path) -> None:
     """Cleaning runs off the event loop, so the same URL (or the same text) can be in flight twice
-    at once: the first admitted wins, the other is a repeat (or a duplicate), never stored twice."""
+    at once: one is stored, the other is a repeat (or a duplicate), never stored twice. With one
+    worker the first admitted wins; with several, the first whose cleaning finishes (a crawl's
+    order is the order its responses arrive in anyway)."""
     db = tmp_path / "web.db"
-    pipeline = _pipeline(db, tmp_path)
+    pipeline = _pipeline(db, tmp_path, workers=1)
     url = "https://news.example/harbour/ferry"
 
     async def together() -> list[Any]:
@@ -146,4 +153,22 @@ def test_an_article_request_that_ends_without_a_row_is_recorded_dropped(tmp_path
     _close(pipeline)
     rows = query(db, "SELECT origin, state, reason FROM pages ORDER BY id")
     assert rows == [(stored, "stored", None), (lost, "failed", "dropped")]
+    check_ledger(db)
+
+
+def test_with_several_workers_copies_in_flight_are_still_stored_once(tmp_path: Path) -> None:
+    db = tmp_path / "web.db"
+    pipeline = _pipeline(db, tmp_path, workers=3)
+    urls = [f"https://mirror{i}.example/copy" for i in range(6)]
+
+    async def together() -> list[Any]:
+        return await asyncio.gather(
+            *(pipeline.process_item(page(u)) for u in urls), return_exceptions=True
+        )
+
+    results = asyncio.run(together())
+    _close(pipeline)
+    assert sum(isinstance(r, RawPage) for r in results) == 1
+    assert sum(isinstance(r, Duplicate) for r in results) == 5
+    assert query(db, "SELECT count(*) FROM articles") == [(1,)]
     check_ledger(db)
