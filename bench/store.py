@@ -150,6 +150,14 @@ def main() -> None:
     print(
         f"ratio: {statistics.median(ratios):.2f}x  (rounds: {', '.join(f'{x:.2f}' for x in ratios)})"
     )
+    summary = {
+        "articles": args.articles,
+        "batch": args.batch,
+        "plain_rows_s": round(statistics.median(plain_rates)),
+        "ours_rows_s": round(statistics.median(our_rates)),
+        "ratio_to_executemany": round(statistics.median(ratios), 2),
+    }
+    print("RESULT " + json.dumps(summary))
 
 
 if __name__ == "__main__":
