@@ -65,7 +65,9 @@ def vary(html: str, rng: random.Random, share: float) -> str:
 
 def replicate(corpus: Path, pages: int) -> tuple[Path, dict[str, int]]:
     folder = Path(tempfile.gettempdir()) / f"bench-load-{pages}"
-    done = folder / ".complete"
+    done = folder / ".complete"  # holds the kinds' counts once every file is written
+    if done.exists():
+        return folder, json.loads(done.read_text())
     kinds = {"original": 0, "distinct": 0, "near": 0, "exact": 0}
     originals = sorted((corpus / "html").glob("*.html.gz"))
     texts = [gzip.decompress(p.read_bytes()).decode("utf-8", "replace") for p in originals]
@@ -86,9 +88,8 @@ def replicate(corpus: Path, pages: int) -> tuple[Path, dict[str, int]]:
                 kind, html = "distinct", vary(texts[i], rng, 0.33)
         kinds[kind] += 1
         written.append(html)
-        if not done.exists():
-            (folder / f"p{k:05d}.html").write_text(html, "utf-8")
-    done.touch()
+        (folder / f"p{k:05d}.html").write_text(html, "utf-8")
+    done.write_text(json.dumps(kinds))
     return folder, kinds
 
 

@@ -251,11 +251,6 @@ class CleanerPool:
             self._free.put(cleaner)
 
     @property
-    def first(self) -> WorkerCleaner:
-        """One of the pool's cleaners, for callers that clean one page at a time."""
-        return self._all[0]
-
-    @property
     def restarts(self) -> int:
         return sum(c.restarts for c in self._all)
 

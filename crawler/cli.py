@@ -424,7 +424,7 @@ def run_cmd(
         click.echo(operate.summary(planned))
         fail("interrupted; rerun to continue", EXIT_INTERRUPTED)
     except (DatabaseError, sqlite3.Error) as exc:
-        fail(f"database error: {exc}")
+        fail(describe_error(exc, db_path))
     click.echo(operate.summary(planned))
     sys.exit(operate.overall_exit(planned, due_only=due))
 
@@ -475,7 +475,7 @@ def schedule_cmd(db_path: str, sources_file: str) -> None:
         log.warning("scheduler stopped%s", "; a run was interrupted" if interrupted else "")
         sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_OK)
     except (DatabaseError, sqlite3.Error) as exc:
-        fail(f"database error: {exc}")
+        fail(describe_error(exc, db_path))
 
 
 def _reader(db_path: str) -> Any:
@@ -484,7 +484,7 @@ def _reader(db_path: str) -> Any:
     try:
         return connect(db_path)
     except (DatabaseError, sqlite3.Error) as exc:
-        fail(f"database error: {exc}")
+        fail(describe_error(exc, db_path))
 
 
 @cli.command("search")
@@ -599,7 +599,7 @@ def stats_cmd(db_path: str, source: str | None, limit: int, as_json: bool) -> No
             )
         )
     except (DatabaseError, sqlite3.Error) as exc:
-        fail(f"database error: {exc}")
+        fail(describe_error(exc, db_path))
     if as_json:
         for row in rows:
             row["report"] = json.loads(row["report"] or "{}")
@@ -641,7 +641,7 @@ def dedup_rebuild(db_path: str) -> None:
     except DatabaseError as exc:
         fail(str(exc))
     except sqlite3.Error as exc:
-        fail(f"database error: {exc}")
+        fail(describe_error(exc, db_path))
     click.echo(f"re-indexed {n} articles with the current dedup configuration")
 
 
@@ -692,7 +692,7 @@ def main() -> None:
     except click.ClickException as exc:
         fail(exc.format_message())
     except sqlite3.Error as exc:
-        fail(f"database error: {exc}")
+        fail(f"database error: {exc}")  # no command caught it: which database is unknown here
     except OSError as exc:  # disk full, permissions, ... outside any one input
         fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
     except Exception as exc:  # a bug: still one line, the traceback in the log with -v

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -69,16 +70,22 @@ class Source:
     schedule: str | None = None  # cron expression, read in UTC (`crawler run --due`)
 
 
-def dedup_config() -> DedupConfig:
-    """The near-duplicate configuration from crawler/settings.py."""
+def dedup_config(overrides: Mapping[str, Any] | None = None) -> DedupConfig:
+    """The near-duplicate configuration from crawler/settings.py, or from `overrides` (a crawl's
+    Scrapy settings, `-s DEDUP_...=` included) where they name a value."""
+
+    def value(name: str) -> Any:
+        default = getattr(settings, name)
+        return type(default)(overrides.get(name, default) if overrides is not None else default)
+
     return DedupConfig(
-        num_perm=settings.DEDUP_NUM_PERM,
-        seed=settings.DEDUP_SEED,
-        shingle_size=settings.DEDUP_SHINGLE_SIZE,
-        bands=settings.DEDUP_BANDS,
-        rows=settings.DEDUP_ROWS,
-        threshold=settings.DEDUP_THRESHOLD,
-        min_shingles=settings.DEDUP_MIN_SHINGLES,
+        num_perm=value("DEDUP_NUM_PERM"),
+        seed=value("DEDUP_SEED"),
+        shingle_size=value("DEDUP_SHINGLE_SIZE"),
+        bands=value("DEDUP_BANDS"),
+        rows=value("DEDUP_ROWS"),
+        threshold=value("DEDUP_THRESHOLD"),
+        min_shingles=value("DEDUP_MIN_SHINGLES"),
     )
 
 
@@ -89,9 +96,9 @@ def default_options() -> CleanOptions:
     )
 
 
-def worker_memory_limit() -> int | None:
-    """The cleaning worker's address-space cap in bytes, or None."""
-    mb = int(settings.CRAWLER_WORKER_MEMORY_MB)
+def worker_memory_limit(megabytes: int | None = None) -> int | None:
+    """A cleaning worker's address-space cap in bytes (`megabytes`, else the settings'), or None."""
+    mb = int(settings.CRAWLER_WORKER_MEMORY_MB if megabytes is None else megabytes)
     return mb * 1024 * 1024 if mb > 0 else None
 
 

@@ -100,14 +100,12 @@ class Ingest:
         report: RunReport,
         config: DedupConfig,
         *,
-        cleaner: WorkerCleaner,
         near: bool = True,
     ) -> None:
         self.db = db
         self.report = report
         self.config = config
         self.near = near
-        self.cleaner = cleaner  # the caller closes it
         self._pending: set[str] = set()  # origins admitted and not yet committed
 
     def settle(
@@ -174,16 +172,16 @@ class Ingest:
         self,
         page: RawPage,
         options: CleanOptions,
+        cleaner: WorkerCleaner,
         *,
-        cleaner: WorkerCleaner | None = None,
         fingerprint_here: bool = False,
     ) -> Prepared:
-        """Clean (with `cleaner`, else this Ingest's) and fingerprint: no database access, so it
-        may run off the writer's thread, one call at a time per cleaner. Anything wrong with the
+        """Clean with `cleaner` and fingerprint: no database access, so it may run off the
+        writer's thread, one call at a time per cleaner. Anything wrong with the
         input becomes a recorded failure. `fingerprint_here`: leave fingerprints to `commit`
         (on the writer's thread) instead of the cleaning worker."""
         try:
-            cleaned = (cleaner or self.cleaner).clean(
+            cleaned = cleaner.clean(
                 page.body,
                 kind=page.content_type,
                 declared_encoding=page.encoding,

@@ -229,9 +229,8 @@ def load_files(
     ingest: Ingest,
     paths: list[str],
     options: CleanOptions,
-    progress: Callable[[int], None] | None = None,
-    *,
-    pool: CleanerPool | None = None,
+    progress: Callable[[int], None] | None,
+    pool: CleanerPool,
     batch: int = STORE_BATCH,
 ) -> None:
     """Run every accepted file under `paths` through the core path; each ends in a ledger row.
@@ -246,14 +245,13 @@ def load_files(
         report.skipped[reason] += 1
         log.debug("skipped %s: %s", display(path), reason)
 
-    with contextlib.ExitStack() as stack:
-        if pool is None:
-            pool = stack.enter_context(CleanerPool(1, memory_limit=worker_memory_limit()))
-        loader = _Pipeline(ingest, options, pool, progress, batch)
-        stack.callback(loader.close)
+    loader = _Pipeline(ingest, options, pool, progress, batch)
+    try:
         for item in walk(paths, skipped):
             loader.add(item)
         loader.finish()
+    finally:
+        loader.close()
 
 
 class _Pipeline:
@@ -311,7 +309,7 @@ class _Pipeline:
     def _prepare(self, page: RawPage) -> Prepared:
         with self.pool.lend() as cleaner:
             return self.ingest.prepare(
-                page, self.options, cleaner=cleaner, fingerprint_here=self.fingerprint_here
+                page, self.options, cleaner, fingerprint_here=self.fingerprint_here
             )
 
     def _drain(self, need: int) -> None:
@@ -401,8 +399,8 @@ def load(
             try:
                 size = workers or default_workers()
                 with CleanerPool(size, memory_limit=worker_memory_limit()) as pool:
-                    ingest = Ingest(db, report, config, near=near, cleaner=pool.first)
-                    load_files(ingest, paths, options, progress, pool=pool, batch=batch)
+                    ingest = Ingest(db, report, config, near=near)
+                    load_files(ingest, paths, options, progress, pool, batch)
             except BaseException as exc:
                 status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
                 with contextlib.suppress(Exception):  # the database itself may be what failed

@@ -14,6 +14,7 @@ import logging
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
@@ -282,8 +283,7 @@ class _RecordedRedirects:
             result.dont_filter = True
         elif 300 <= result.status < 400 and result.headers.get("Location"):
             target = result.headers["Location"].decode("latin-1")
-            scheme = target.split(":", 1)[0].lower() if ":" in target.split("/", 1)[0] else ""
-            if scheme and scheme not in ("http", "https"):
+            if urlsplit(urljoin(request.url, target)).scheme not in ("http", "https"):
                 detail = f"redirect to {target[:200]}"
                 settle_request(self.crawler, request, "rejected", BAD_SCHEME, detail)
                 raise IgnoreRequest(f"{BAD_SCHEME}: {detail}")

@@ -27,10 +27,10 @@ from scrapy.utils.defer import _schedule_coro
 from sqlite_utils import Database
 
 from cleaners.clean import CleanOptions
-from cleaners.fingerprint import DedupConfig, canonical_url
+from cleaners.fingerprint import canonical_url
 from cleaners.worker import CleanerPool, default_workers
 from crawler import failpoints
-from crawler.config import dedup_config, default_options, load_sources
+from crawler.config import dedup_config, default_options, load_sources, worker_memory_limit
 from crawler.core import Ingest, Prepared
 from crawler.items import RawPage, utcnow_iso
 from crawler.middlewares import DATABASE_ERROR, database_failed
@@ -95,21 +95,6 @@ def cleaning_options(settings: BaseSettings, options: CleanOptions) -> CleanOpti
     return options
 
 
-def crawl_dedup_config(settings: BaseSettings) -> DedupConfig:
-    """The near-duplicate configuration from the crawl's settings (crawler/settings.py, or -s)."""
-    base = dedup_config()
-    return replace(
-        base,
-        num_perm=settings.getint("DEDUP_NUM_PERM", base.num_perm),
-        seed=settings.getint("DEDUP_SEED", base.seed),
-        shingle_size=settings.getint("DEDUP_SHINGLE_SIZE", base.shingle_size),
-        bands=settings.getint("DEDUP_BANDS", base.bands),
-        rows=settings.getint("DEDUP_ROWS", base.rows),
-        threshold=settings.getfloat("DEDUP_THRESHOLD", base.threshold),
-        min_shingles=settings.getint("DEDUP_MIN_SHINGLES", base.min_shingles),
-    )
-
-
 class StorePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -139,7 +124,7 @@ class StorePipeline:
         if source is not None:
             self.options = source.clean
         self.options = cleaning_options(self.crawler.settings, self.options)
-        config = crawl_dedup_config(self.crawler.settings)
+        config = dedup_config(self.crawler.settings)
         try:
             self.lock.enter_context(source_lock(self.db_path, name))
         except SourceBusy as exc:
@@ -157,9 +142,8 @@ class StorePipeline:
             return self._refuse("fatal", describe_error(exc, self.db_path))
         self.crawler.run_report = report  # type: ignore[attr-defined]  # read by `crawler crawl`
         megabytes = self.crawler.settings.getint("CRAWLER_WORKER_MEMORY_MB")
-        limit = megabytes * 1024 * 1024 if megabytes > 0 else None
-        self.pool = CleanerPool(self.workers, memory_limit=limit)
-        self.ingest = Ingest(db, report, config, near=self.near, cleaner=self.pool.first)
+        self.pool = CleanerPool(self.workers, memory_limit=worker_memory_limit(megabytes))
+        self.ingest = Ingest(db, report, config, near=self.near)
         self.crawler.ingest = self.ingest  # type: ignore[attr-defined]  # the address policy records refusals
 
     def _refuse(self, attribute: str, message: str) -> None:
@@ -209,7 +193,7 @@ class StorePipeline:
     def _prepare(self, ingest: Ingest, item: RawPage) -> Prepared:
         assert self.pool is not None
         with self.pool.lend() as cleaner:
-            return ingest.prepare(item, self.options, cleaner=cleaner)
+            return ingest.prepare(item, self.options, cleaner)
 
     def _not_modified(self, item: RawPage) -> list[Outcome]:
         """A 304 to our validators: unchanged, not cleaned; the revisit clock restarts."""

@@ -24,8 +24,11 @@ class DatabaseError(RuntimeError):
 
 def describe_error(exc: BaseException, path: str | Path) -> str:
     """One line for people about a database error, with the likely cause where SQLite's own
-    words do not say it (SQLite reports a write refused by a file size limit as an I/O error)."""
+    words do not say it (SQLite reports a write refused by a file size limit as an I/O error).
+    A DatabaseError is already such a line."""
     text = str(exc)
+    if isinstance(exc, DatabaseError):
+        return text
     if "disk I/O error" in text or "disk is full" in text:
         return (
             f"cannot write the database {path}: {text} (is the disk full, or a file size limit "

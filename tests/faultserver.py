@@ -22,6 +22,8 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -321,3 +323,27 @@ def start(
         f"http://127.0.0.1:{site_port}", canary_port, plan(pages, fault_rate, seed), log
     )
     return proc, running
+
+
+@contextmanager
+def running(tmp_path: Path, pages: int, fault_rate: float) -> Iterator[Running]:
+    """The server as a subprocess for the length of a `with` block; its log in `tmp_path`."""
+    proc, server = start(tmp_path / "requests.jsonl", pages, fault_rate)
+    try:
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def sources_file(tmp_path: Path, server: Running) -> Path:
+    """A sources file with one sitemap source, `faults`, for the server's corpus."""
+    path = tmp_path / "sources.toml"
+    path.write_text(
+        f'[sources.faults]\nkind = "sitemap"\nstart_urls = ["{server.base}/sitemap.xml"]\n'
+        'download_delay = 0\nconcurrency = 8\nallow_private = ["127.0.0.1"]\n',
+        "utf-8",
+    )
+    return path

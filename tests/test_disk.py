@@ -20,8 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -108,32 +107,15 @@ def test_a_load_that_fills_the_disk_stops_cleanly_and_a_rerun_finishes(tmp_path:
     check_ledger(db)
 
 
-@contextmanager
-def fault_server(tmp_path: Path, pages: int) -> Iterator[Running]:
-    proc, running = faultserver.start(tmp_path / "requests.jsonl", pages, 0.0)
-    try:
-        yield running
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
 def crawl_command(tmp_path: Path, server: Running, db: Path) -> list[str]:
-    sources = tmp_path / "sources.toml"
-    sources.write_text(
-        f'[sources.faults]\nkind = "sitemap"\nstart_urls = ["{server.base}/sitemap.xml"]\n'
-        'download_delay = 0\nconcurrency = 8\nallow_private = ["127.0.0.1"]\n',
-        "utf-8",
-    )
+    sources = faultserver.sources_file(tmp_path, server)
     return [EXE, "crawl", "faults", "--sources", str(sources), "--db", str(db)]
 
 
 @pytest.mark.timeout(180)
 def test_a_crawl_that_fills_the_disk_stops_at_once_and_a_rerun_finishes(tmp_path: Path) -> None:
     db = tmp_path / "full.db"
-    with fault_server(tmp_path, 400) as server:
+    with faultserver.running(tmp_path, 400, 0.0) as server:
         command = crawl_command(tmp_path, server, db)
         started = time.monotonic()
         proc = run_until_the_disk_fills(command, db, after=20)
@@ -183,7 +165,7 @@ def test_a_read_only_database_is_refused_with_one_line_and_left_untouched(tmp_pa
     os.chmod(more, 0o755)
     preexec = as_reader_only(db)
     try:
-        with fault_server(tmp_path, 20) as server:
+        with faultserver.running(tmp_path, 20, 0.0) as server:
             runs = {
                 "load": [EXE, "load", str(more), "--db", str(db)],
                 "crawl": crawl_command(tmp_path, server, db),
@@ -218,7 +200,7 @@ def test_a_crawl_of_a_busy_source_is_refused_with_one_line(tmp_path: Path) -> No
     from db.locks import source_lock
 
     db = tmp_path / "busy.db"
-    with fault_server(tmp_path, 5) as server, source_lock(str(db), "faults"):
+    with faultserver.running(tmp_path, 5, 0.0) as server, source_lock(str(db), "faults"):
         proc = subprocess.Popen(
             crawl_command(tmp_path, server, db), cwd=ROOT, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,

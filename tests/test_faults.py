@@ -14,8 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,28 +35,6 @@ CRAWL = (
     "-s",
     "RETRY_BACKOFF_MAX=1",
 )
-
-
-@contextmanager
-def fault_server(tmp_path: Path, pages: int, fault_rate: float) -> Iterator[Running]:
-    proc, running = faultserver.start(tmp_path / "requests.jsonl", pages, fault_rate)
-    try:
-        yield running
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def sources(tmp_path: Path, server: Running) -> Path:
-    path = tmp_path / "sources.toml"
-    path.write_text(
-        f'[sources.faults]\nkind = "sitemap"\nstart_urls = ["{server.base}/sitemap.xml"]\n'
-        'download_delay = 0\nconcurrency = 8\nallow_private = ["127.0.0.1"]\n',
-        "utf-8",
-    )
-    return path
 
 
 def crawl_command(db: Path, sources_file: Path) -> list[str]:
@@ -112,11 +88,17 @@ def longest_requests(server: Running) -> float:
 
 def run_with_faults(tmp_path: Path, pages: int) -> None:
     db = tmp_path / "faults.db"
-    with fault_server(tmp_path, pages, 0.1) as server:
+    with faultserver.running(tmp_path, pages, 0.1) as server:
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.monotonic()
         result = crawler_subprocess(
-            "crawl", "faults", "--sources", str(sources(tmp_path, server)), "--db", str(db), *CRAWL
+            "crawl",
+            "faults",
+            "--sources",
+            str(faultserver.sources_file(tmp_path, server)),
+            "--db",
+            str(db),
+            *CRAWL,
         )
         elapsed = time.monotonic() - started
         peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
@@ -150,8 +132,8 @@ def kill_and_finish(tmp_path: Path, pages: int, kills: int, seed: int) -> None:
     db = tmp_path / "kills.db"
     rng = random.Random(seed)
     started = time.monotonic()
-    with fault_server(tmp_path, pages, 0.1) as server:
-        command = crawl_command(db, sources(tmp_path, server))
+    with faultserver.running(tmp_path, pages, 0.1) as server:
+        command = crawl_command(db, faultserver.sources_file(tmp_path, server))
         for _ in range(kills):
             proc = subprocess.Popen(
                 command,
