@@ -10,6 +10,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 
 from sqlite_utils import Database
@@ -17,7 +18,7 @@ from sqlite_utils import Database
 from cleaners.clean import Cleaned, CleanOptions
 from cleaners.errors import Rejected
 from cleaners.fingerprint import DedupConfig, canonical_url, fingerprint
-from cleaners.worker import CleanFailed, WorkerCleaner
+from cleaners.worker import CleanerPool, CleanFailed
 from crawler.items import Article, RawPage
 from crawler.report import RunReport
 from db.store import Outcome, Unit, already_recorded, record, store_units
@@ -90,8 +91,8 @@ class Ingest:
     outcomes.
 
     Callers (the crawl's pipeline, the file loader's pipeline) call `admit` and `commit` /
-    `commit_many` on the database's thread and `prepare` on any thread, one call at a time per
-    cleaner; `commit_many` stores a batch of inputs in one transaction, in the order given.
+    `commit_many` on the database's thread and `submit`, `prepared` and `prepare` on any thread;
+    `commit_many` stores a batch of inputs in one transaction, in the order given.
     """
 
     def __init__(
@@ -168,39 +169,47 @@ class Ingest:
         self._pending.add(page.origin)
         return True
 
-    def prepare(
+    def submit(
         self,
         page: RawPage,
         options: CleanOptions,
-        cleaner: WorkerCleaner,
+        pool: CleanerPool,
         *,
         fingerprint_here: bool = False,
-    ) -> Prepared:
-        """Clean with `cleaner` and fingerprint: no database access, so it may run off the
-        writer's thread, one call at a time per cleaner. Anything wrong with the
-        input becomes a recorded failure. `fingerprint_here`: leave fingerprints to `commit`
-        (on the writer's thread) instead of the cleaning worker."""
+    ) -> Future[Cleaned]:
+        """Queue `page` for cleaning (and fingerprinting) in `pool`; `prepared` turns the future
+        into what `commit` stores. `fingerprint_here`: leave fingerprints to `commit` (on the
+        writer's thread) instead of the cleaning worker."""
+        return pool.submit(
+            page.body,
+            kind=page.content_type,
+            declared_encoding=page.encoding,
+            url=page.url,
+            options=options,
+            fingerprint_with=None if fingerprint_here else self.config,
+        )
+
+    def prepared(self, page: RawPage, cleaning: Future[Cleaned]) -> Prepared:
+        """Wait for `page`'s cleaning: no database access, so it may run off the writer's
+        thread. Anything wrong with the input becomes a recorded failure."""
         try:
-            cleaned = cleaner.clean(
-                page.body,
-                kind=page.content_type,
-                declared_encoding=page.encoding,
-                url=page.url,
-                options=options,
-                fingerprint_with=None if fingerprint_here else self.config,
-            )
-            if fingerprint_here:
+            cleaned = cleaning.result()
+            if not cleaned.fingerprints:  # left to commit (or nothing to fingerprint)
                 return Prepared(fired=cleaned.fired, cleaned=cleaned)
             return Prepared(build_articles(page, cleaned, self.config), cleaned.fired)
         except Rejected as exc:
             return Prepared(failure=("rejected", exc.reason, exc.detail))
         except CleanFailed as exc:
             return Prepared(failure=("failed", exc.reason, exc.detail))
-        except (KeyboardInterrupt, MemoryError):
+        except (KeyboardInterrupt, MemoryError, CancelledError):
             raise
         except Exception as exc:  # a cleaner bug or a library failure on hostile input
             log.exception("cleaning failed for %s", page.origin)
             return Prepared(failure=("failed", "clean_error", f"{type(exc).__name__}: {exc}"))
+
+    def prepare(self, page: RawPage, options: CleanOptions, pool: CleanerPool) -> Prepared:
+        """`submit` and `prepared` in one call: blocks this thread until the page is cleaned."""
+        return self.prepared(page, self.submit(page, options, pool))
 
     def commit(self, page: RawPage, prepared: Prepared) -> list[Outcome]:
         """Store an admitted page's articles (or its failure) as one unit of work."""

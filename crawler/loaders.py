@@ -18,14 +18,14 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from cleaners.clean import CleanOptions
+from cleaners.clean import Cleaned, CleanOptions
 from cleaners.errors import BAD_GZIP, TOO_LARGE, Rejected
-from cleaners.worker import CleanerPool, default_workers
+from cleaners.worker import READ_AHEAD, CleanerPool, default_workers
 from crawler import failpoints, settings
 from crawler.config import (
     Source,
@@ -257,9 +257,9 @@ def load_files(
 class _Pipeline:
     """Reads inputs in order, has them cleaned concurrently, commits them in order and in batches.
 
-    At most `2 * workers + 2` inputs are in flight (read and not yet committed), so memory grows
-    with the number of workers, not with the number of inputs. A batch is committed when it holds
-    `batch` inputs, or when its oldest input has waited STORE_BATCH_SECONDS."""
+    At most `(READ_AHEAD + 1) * workers + 2` inputs are in flight (read and not yet committed), so
+    memory grows with the number of workers, not with the number of inputs. A batch is committed
+    when it holds `batch` inputs, or when its oldest input has waited STORE_BATCH_SECONDS."""
 
     def __init__(
         self,
@@ -274,9 +274,8 @@ class _Pipeline:
         # Fingerprints are computed here when a core is left over for this process (fewer
         # workers than cores): then they cost the workers nothing.
         self.fingerprint_here = pool.size < default_workers()
-        self.executor = ThreadPoolExecutor(pool.size, thread_name_prefix="crawler-clean")
-        self.window: deque[tuple[RawPage, Future[Prepared] | Prepared]] = deque()
-        self.limit = 2 * pool.size + 2
+        self.window: deque[tuple[RawPage, Future[Cleaned] | Prepared]] = deque()
+        self.limit = (READ_AHEAD + 1) * pool.size + 2
         self.batch: list[tuple[RawPage, Prepared]] = []
         self.batch_since = 0.0
 
@@ -303,14 +302,11 @@ class _Pipeline:
             self.window.append((page, Prepared(failure=failure)))
         else:
             failpoints.hit("after_fetch")
-            self.window.append((page, self.executor.submit(self._prepare, page)))
-        self._drain(need=len(self.window) - self.limit + 1)
-
-    def _prepare(self, page: RawPage) -> Prepared:
-        with self.pool.lend() as cleaner:
-            return self.ingest.prepare(
-                page, self.options, cleaner, fingerprint_here=self.fingerprint_here
+            cleaning = self.ingest.submit(
+                page, self.options, self.pool, fingerprint_here=self.fingerprint_here
             )
+            self.window.append((page, cleaning))
+        self._drain(need=len(self.window) - self.limit + 1)
 
     def _drain(self, need: int) -> None:
         """Queue finished inputs from the head of the window for storage, in order, waiting for
@@ -322,7 +318,7 @@ class _Pipeline:
                     break
                 self._wait(result)
                 failpoints.hit("after_extract")
-                prepared = result.result()
+                prepared = self.ingest.prepared(page, result)
             else:
                 prepared = result
             self.window.popleft()
@@ -336,14 +332,12 @@ class _Pipeline:
     def _batch_due(self) -> float:
         return self.batch_since + STORE_BATCH_SECONDS - time.monotonic()
 
-    def _wait(self, future: Future[Prepared]) -> None:
+    def _wait(self, future: Future[Cleaned]) -> None:
         """Wait for `future`, committing the batch meanwhile once it is due."""
         while self.batch and not future.done():
-            try:
-                future.result(timeout=max(0.0, self._batch_due()))
-            except FutureTimeout:
+            futures_wait([future], timeout=max(0.0, self._batch_due()))
+            if not future.done():
                 self._flush()
-        future.result()
 
     def _flush(self) -> None:
         if not self.batch:
@@ -358,7 +352,9 @@ class _Pipeline:
         self._flush()
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        for _page, result in self.window:  # left over when the load stopped on an error
+            if isinstance(result, Future):
+                result.cancel()
 
 
 def load(

@@ -28,7 +28,7 @@ from sqlite_utils import Database
 
 from cleaners.clean import CleanOptions
 from cleaners.fingerprint import canonical_url
-from cleaners.worker import CleanerPool, default_workers
+from cleaners.worker import READ_AHEAD, CleanerPool, default_workers
 from crawler import failpoints
 from crawler.config import dedup_config, default_options, load_sources, worker_memory_limit
 from crawler.core import Ingest, Prepared
@@ -104,9 +104,12 @@ class StorePipeline:
         self.near = settings.getbool("DEDUP_ENABLED", True)
         self.ingest: Ingest | None = None
         self.options: CleanOptions = default_options()
-        # One thread per cleaning worker: each waits on its worker with the GIL released.
+        # Threads that wait for cleaning results with the GIL released: enough to keep every
+        # worker's read-ahead full.
         self.workers = settings.getint("CRAWLER_WORKERS") or default_workers()
-        self.executor = ThreadPoolExecutor(self.workers, thread_name_prefix="crawler-clean")
+        self.executor = ThreadPoolExecutor(
+            self.workers * READ_AHEAD, thread_name_prefix="crawler-clean"
+        )
         self.pool: CleanerPool | None = None
         self.lock = contextlib.ExitStack()  # the source's run lock, held from open to close
 
@@ -192,8 +195,7 @@ class StorePipeline:
 
     def _prepare(self, ingest: Ingest, item: RawPage) -> Prepared:
         assert self.pool is not None
-        with self.pool.lend() as cleaner:
-            return ingest.prepare(item, self.options, cleaner)
+        return ingest.prepare(item, self.options, self.pool)
 
     def _not_modified(self, item: RawPage) -> list[Outcome]:
         """A 304 to our validators: unchanged, not cleaned; the revisit clock restarts."""

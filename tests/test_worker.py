@@ -7,14 +7,21 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
-from cleaners.clean import CleanOptions, clean
+from cleaners.clean import Cleaned, CleanOptions, clean
 from cleaners.errors import EXTRACT_TIMEOUT, TOO_DEEP, Rejected
-from cleaners.worker import CLEAN_CRASHED, CleanFailed, WorkerCleaner
+from cleaners.worker import (
+    CLEAN_CRASHED,
+    PIPE_BYTES,
+    CleanerPool,
+    CleanFailed,
+    WorkerCleaner,
+)
 from tests.conftest import SEED_ARTICLE, check_ledger, query
 
 # Real hostile input, no fault injection: trafilatura needs over ten seconds for this 800 kB page.
@@ -67,8 +74,7 @@ def test_the_deadline_comes_from_the_source(tmp_path: Path) -> None:
 def test_a_worker_that_dies_fails_the_input_and_a_new_one_takes_over() -> None:
     with WorkerCleaner() as cleaner:
         _clean(cleaner, SEED_ARTICLE.read_bytes())  # the worker is up
-        assert cleaner._process is not None
-        pid = cleaner._process.pid
+        pid = cleaner.pid
         assert pid is not None
         killer = threading.Timer(0.5, os.kill, (pid, signal.SIGKILL))
         killer.start()
@@ -79,7 +85,7 @@ def test_a_worker_that_dies_fails_the_input_and_a_new_one_takes_over() -> None:
         assert "exit code -9" in failed.value.detail
         cleaned = _clean(cleaner, SEED_ARTICLE.read_bytes())
         assert cleaner.restarts == 1
-        assert cleaner._process is not None and cleaner._process.pid != pid
+        assert cleaner.pid is not None and cleaner.pid != pid
     assert cleaned == clean(SEED_ARTICLE.read_bytes())
 
 
@@ -88,7 +94,7 @@ def test_a_timeout_in_the_worker_does_not_leave_it_running() -> None:
         with pytest.raises(Rejected) as rejected:
             _clean(cleaner, SLOW_PAGE, timeout=0.5)
         assert rejected.value.reason == EXTRACT_TIMEOUT
-        assert cleaner._process is None  # killed and reaped; the next input starts a fresh one
+        assert cleaner.pid is None  # killed and reaped; the next input starts a fresh one
         assert _clean(cleaner, SEED_ARTICLE.read_bytes()) is not None
 
 
@@ -102,8 +108,8 @@ def test_workers_are_recycled_and_give_the_same_results() -> None:
     with WorkerCleaner(max_pages=2) as cleaner:
         for body in pages * 2:
             assert _clean(cleaner, body) == clean(body)
-            assert cleaner._process is not None
-            pids.add(cleaner._process.pid)
+            assert cleaner.pid is not None
+            pids.add(cleaner.pid)
         assert cleaner.restarts == 2
     assert len(pids) == 3
 
@@ -128,8 +134,8 @@ def test_a_page_past_the_worker_memory_cap_ends_recorded_and_the_next_page_works
     ).encode()
     probe = WorkerCleaner()
     _clean(probe, SEED_ARTICLE.read_bytes())
-    assert probe._process is not None
-    status = Path(f"/proc/{probe._process.pid}/status").read_text()
+    assert probe.pid is not None
+    status = Path(f"/proc/{probe.pid}/status").read_text()
     probe.close()
     vm_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmSize")))
     with WorkerCleaner(memory_limit=(vm_kb + 80_000) * 1024) as cleaner:
@@ -157,3 +163,94 @@ def test_fingerprints_from_the_worker_equal_those_computed_here() -> None:
     assert cleaned.fingerprints
     assert cleaned.fingerprints == [fingerprint(e.text, config) for e in cleaned.entries]
     assert all(f.signature is not None for f in cleaned.fingerprints)
+
+
+# About a second of trafilatura's time (unclosed paragraphs make it slow), well under any deadline.
+SECOND_PAGE = ("<html><body><article>" + "<p>word " * 20_000 + "</article></body></html>").encode()
+
+
+def _submit(pool: CleanerPool, body: bytes, timeout: float = 30.0) -> Future[Cleaned]:
+    options = CleanOptions(extract_timeout=timeout)
+    return pool.submit(body, kind=None, declared_encoding=None, url=None, options=options)
+
+
+def test_a_busy_worker_gets_its_next_input_ahead_and_results_keep_their_inputs() -> None:
+    bodies = [
+        SEED_ARTICLE.read_bytes().replace(b"2025", str(year).encode()) for year in range(8)
+    ] + [nested(k) for k in range(4)]
+    with CleanerPool(2) as pool:
+        futures = [_submit(pool, body) for body in bodies]
+        results = [f.result(timeout=60) for f in futures]
+        assert pool.sent_ahead >= 4  # sent while the worker was still on the input before
+    assert results == [clean(body) for body in bodies]
+
+
+def test_inputs_queued_behind_a_page_killed_at_its_deadline_go_to_a_fresh_worker() -> None:
+    good = SEED_ARTICLE.read_bytes()
+    with WorkerCleaner() as cleaner:
+        slow = _submit(cleaner, SLOW_PAGE, timeout=1.0)
+        after = [_submit(cleaner, good), _submit(cleaner, nested(3))]
+        with pytest.raises(Rejected) as rejected:
+            slow.result(timeout=30)
+        assert rejected.value.reason == EXTRACT_TIMEOUT
+        assert [f.result(timeout=30) for f in after] == [clean(good), clean(nested(3))]
+        assert cleaner.sent_ahead >= 1  # the first of them was in the killed worker's pipe
+        assert cleaner.restarts == 1
+
+
+def test_inputs_queued_behind_a_crash_go_to_a_fresh_worker() -> None:
+    good = SEED_ARTICLE.read_bytes()
+    with WorkerCleaner() as cleaner:
+        _clean(cleaner, good)
+        pid = cleaner.pid
+        assert pid is not None
+        doomed = _submit(cleaner, SLOW_PAGE)
+        after = _submit(cleaner, good)
+        killer = threading.Timer(0.5, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        with pytest.raises(CleanFailed) as failed:
+            doomed.result(timeout=30)
+        killer.join()
+        assert failed.value.reason == CLEAN_CRASHED
+        assert after.result(timeout=30) == clean(good)
+        assert cleaner.sent_ahead >= 1 and cleaner.restarts == 1
+
+
+def test_a_deadline_runs_from_when_the_worker_starts_on_the_input() -> None:
+    """A fast page queued behind a one-second page has its whole deadline once its turn comes:
+    counted from when it was sent, it would be killed."""
+    with WorkerCleaner() as cleaner:
+        _clean(cleaner, SEED_ARTICLE.read_bytes())  # the worker is up and warm
+        first = _submit(cleaner, SECOND_PAGE)
+        queued = _submit(cleaner, SEED_ARTICLE.read_bytes(), timeout=0.5)
+        started = time.monotonic()
+        first.result(timeout=30)
+        assert time.monotonic() - started > 0.5  # the queued page waited past its deadline
+        assert queued.result(timeout=30) == clean(SEED_ARTICLE.read_bytes())
+        assert cleaner.sent_ahead == 1 and cleaner.restarts == 0
+
+
+def test_inputs_too_big_for_the_pipe_together_are_not_sent_ahead() -> None:
+    """A send that could block would stop the driver from watching the deadline: two inputs
+    that do not fit the pipe together go one at a time, and both are cleaned."""
+    filler = "<p>" + "Plenty of ordinary article text in this paragraph. " * 20 + "</p>"
+    big = ("<html><body><article>" + filler * 700 + "</article></body></html>").encode()
+    assert len(big) > PIPE_BYTES // 2
+    with WorkerCleaner() as cleaner:
+        futures = [_submit(cleaner, big), _submit(cleaner, big.replace(b"Plenty", b"Lots"))]
+        assert all(f.result(timeout=60).entries for f in futures)
+        assert cleaner.sent_ahead == 0
+
+
+def test_closing_on_an_error_cancels_what_is_left_at_once() -> None:
+    pool = CleanerPool(1)
+    futures = [_submit(pool, SLOW_PAGE)] + [_submit(pool, nested(k)) for k in range(5)]
+    time.sleep(0.5)  # the slow page is being cleaned, the next one waits in the pipe
+    started = time.monotonic()
+    pool.close(cancel=True)
+    assert time.monotonic() - started < 8
+    assert all(f.done() for f in futures)
+    for future in futures:
+        with pytest.raises(CancelledError):
+            future.result(timeout=0)
+    assert pool.pids == []
