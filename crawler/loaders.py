@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cleaners.clean import Cleaned, CleanOptions
 from cleaners.errors import BAD_GZIP, TOO_LARGE, Rejected
-from cleaners.worker import READ_AHEAD, CleanerPool, default_workers
+from cleaners.worker import CleanerPool, default_workers
 from crawler import failpoints, settings
 from crawler.config import (
     Source,
@@ -52,6 +52,9 @@ UNREADABLE = "unreadable"
 UNSUPPORTED_TYPE = "unsupported_type"
 STORE_BATCH = 256  # inputs per store transaction, at most
 STORE_BATCH_SECONDS = 0.5  # and no finished input waits longer than this for its transaction
+# Inputs read and not yet committed, per worker: about 0.3 s of cleaning, more than a batch's commit
+# takes, so the workers never wait for the writer.
+WINDOW_PER_WORKER = 12
 
 
 class InputError(ValueError):
@@ -257,9 +260,10 @@ def load_files(
 class _Pipeline:
     """Reads inputs in order, has them cleaned concurrently, commits them in order and in batches.
 
-    At most `(READ_AHEAD + 1) * workers + 2` inputs are in flight (read and not yet committed), so
-    memory grows with the number of workers, not with the number of inputs. A batch is committed
-    when it holds `batch` inputs, or when its oldest input has waited STORE_BATCH_SECONDS."""
+    At most WINDOW_PER_WORKER inputs per worker are in flight (read and not yet committed), so
+    memory grows with the number of workers, not with the number of inputs; that is enough work
+    queued for the workers to go on while this thread commits a batch. A batch is committed when
+    it holds `batch` inputs, or when its oldest input has waited STORE_BATCH_SECONDS."""
 
     def __init__(
         self,
@@ -275,7 +279,7 @@ class _Pipeline:
         # workers than cores): then they cost the workers nothing.
         self.fingerprint_here = pool.size < default_workers()
         self.window: deque[tuple[RawPage, Future[Cleaned] | Prepared]] = deque()
-        self.limit = (READ_AHEAD + 1) * pool.size + 2
+        self.limit = WINDOW_PER_WORKER * pool.size
         self.batch: list[tuple[RawPage, Prepared]] = []
         self.batch_since = 0.0
 
