@@ -21,6 +21,10 @@ Sides, in one run of this script:
   rest is the database file SQLite maps, which grows with the database).
 
 Every N must give the same articles and the same duplicates; the script checks it.
+
+`--rounds R` runs every side R times: bare trafilatura before each round and after the last (a
+round's baseline is the mean of the two around it), the loads in alternating order. Each ratio is
+taken within a round; the figure is the median over rounds, printed with the rounds' values.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import json
 import random
 import re
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -146,59 +151,87 @@ def outcome(db: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]
     return articles, duplicates
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--pages", type=int, default=10_000)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds of every side; ratios are their medians"
+    )
     args = parser.parse_args()
     folder, kinds = replicate(args.corpus, args.pages)
     counts = [int(n) for n in args.workers.split(",")]
-    print(f"{args.pages} pages ({', '.join(f'{k} {v}' for k, v in kinds.items())}) in {folder}")
-    before = bare(folder)
-    results: dict[int, tuple[float, tuple[float, float]]] = {}
-    decided = {}
-    with tempfile.TemporaryDirectory(prefix="bench-load-db-") as tmp:
-        for n in counts:
-            db = Path(tmp) / f"n{n}.db"
-            rate, peak, _report = load(folder, db, n)
-            results[n] = (rate, peak)
-            decided[n] = outcome(db)
-    after = bare(folder)
-    # the machine drifts over minutes: the baseline is the mean of a run before and one after
-    baseline = (before + after) / 2
-    print(
-        f"trafilatura (bare, in-process): {baseline:6.1f} pages/s (before {before:.1f}, after {after:.1f})"
-    )
-    for n, (rate, (pss, anon)) in results.items():
-        print(
-            f"crawler load --workers {n}: {rate:6.1f} pages/s = {rate / baseline:.3f}x "
-            f"trafilatura, {len(decided[n][0])} stored, {len(decided[n][1])} duplicates, "
-            f"peak PSS {pss:.0f} MB (anonymous {anon:.0f} MB)"
-        )
-    same = all(decided[n] == decided[counts[0]] for n in counts)
-    print(f"identical results for every worker count: {same}")
     first = counts[0]
+    print(f"{args.pages} pages ({', '.join(f'{k} {v}' for k, v in kinds.items())}) in {folder}")
+    # The machine drifts over minutes: bare trafilatura runs before every round and after the last,
+    # a round's baseline is the mean of the runs around it, and each round alternates the order of
+    # the loads. Ratios are taken within a round, then the median over rounds.
+    bares = [bare(folder)]
+    rates: dict[int, list[float]] = {n: [] for n in counts}
+    peaks: dict[int, list[float]] = {n: [0.0, 0.0] for n in counts}
+    decided: dict[int, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]] = {}
+    same = True
+    with tempfile.TemporaryDirectory(prefix="bench-load-db-") as tmp:
+        for r in range(args.rounds):
+            for n in counts if r % 2 == 0 else counts[::-1]:
+                db = Path(tmp) / f"r{r}n{n}.db"
+                rate, peak, _report = load(folder, db, n)
+                rates[n].append(rate)
+                peaks[n] = [max(peaks[n][0], peak[0]), max(peaks[n][1], peak[1])]
+                result = outcome(db)
+                same = same and decided.setdefault(n, result) == result
+                db.unlink()
+            bares.append(bare(folder))
+            print(f"round {r + 1}: bare {bares[-2]:.1f} / {bares[-1]:.1f}, " + ", ".join(
+                f"--workers {n} {rates[n][-1]:.1f}" for n in counts), "pages/s", flush=True)  # fmt: skip
+    baselines = [(bares[r] + bares[r + 1]) / 2 for r in range(args.rounds)]
+    to_bare = {n: [rates[n][r] / baselines[r] for r in range(args.rounds)] for n in counts}
+    to_first = {n: [rates[n][r] / rates[first][r] for r in range(args.rounds)] for n in counts}
+    print(
+        f"trafilatura (bare, in-process): {_median(baselines):6.1f} pages/s "
+        f"(runs {', '.join(f'{b:.1f}' for b in bares)})"
+    )
+    for n in counts:
+        pss, anon = peaks[n]
+        print(
+            f"crawler load --workers {n}: {_median(rates[n]):6.1f} pages/s = "
+            f"{_median(to_bare[n]):.3f}x trafilatura (rounds "
+            f"{', '.join(f'{x:.3f}' for x in to_bare[n])}), {len(decided[n][0])} stored, "
+            f"{len(decided[n][1])} duplicates, peak PSS {pss:.0f} MB (anonymous {anon:.0f} MB)"
+        )
+    same = same and all(decided[n] == decided[first] for n in counts)
+    print(f"identical results for every worker count and round: {same}")
     summary = {
         "pages": args.pages,
-        "trafilatura_pages_s": round(baseline, 1),
+        "rounds": args.rounds,
+        "trafilatura_pages_s": round(_median(baselines), 1),
         "load": {
             str(n): {
-                "pages_s": round(rate, 1),
-                "ratio_to_trafilatura": round(rate / baseline, 3),
-                "ratio_to_first": round(rate / results[first][0], 3),
-                "peak_pss_mb": round(peak[0]),
-                "peak_anon_mb": round(peak[1]),
+                "pages_s": round(_median(rates[n]), 1),
+                "ratio_to_trafilatura": round(_median(to_bare[n]), 3),
+                "ratio_to_first": round(_median(to_first[n]), 3),
+                "rounds_to_trafilatura": [round(x, 3) for x in to_bare[n]],
+                "rounds_to_first": [round(x, 3) for x in to_first[n]],
+                "peak_pss_mb": round(peaks[n][0]),
+                "peak_anon_mb": round(peaks[n][1]),
             }
-            for n, (rate, peak) in results.items()
+            for n in counts
         },
         "identical": same,
     }
     for n in counts[1:]:
-        print(f"--workers {n} / --workers {first}: {results[n][0] / results[first][0]:.2f}x")
+        print(
+            f"--workers {n} / --workers {first}: {_median(to_first[n]):.2f}x (rounds "
+            f"{', '.join(f'{x:.2f}' for x in to_first[n])})"
+        )
     print("RESULT " + json.dumps(summary))
     if not same:
-        sys.exit("results differ between worker counts")
+        sys.exit("results differ between worker counts or rounds")
 
 
 if __name__ == "__main__":

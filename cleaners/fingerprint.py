@@ -17,6 +17,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 from datasketch import MinHash
+
+try:  # the pre-mix datasketch applies to every hash value (see `signature`)
+    from datasketch.minhash import _fmix
+except ImportError:  # pragma: no cover - a datasketch release without it
+    _fmix = None
 from w3lib.url import canonicalize_url
 
 _TRACKING = re.compile(
@@ -158,20 +163,39 @@ def _template(num_perm: int, seed: int) -> MinHash:
     return MinHash(num_perm=num_perm, seed=seed, hashfunc=_identity, scheme=MINHASH_SCHEME)
 
 
+_CHUNK = (
+    1024  # shingles per step of the vectorised MinHash: a (1024 x num_perm) block fits in cache
+)
+
+
 def signature(hashes: np.ndarray, config: DedupConfig) -> list[int]:
     """datasketch MinHash values of a shingle-hash set, fed the low 32 bits of each hash (the
-    hashing is ours and vectorised; the permutations and their arithmetic are datasketch's)."""
+    hashing is ours and vectorised; the permutations and their arithmetic are datasketch's).
+
+    `MinHash.update_batch` wants a Python list it converts back to an array; this applies the same
+    steps (its pre-mix `_fmix`, its permutations, the minimum per permutation) to the array
+    directly, which saves about a third of the time. tests/test_fingerprint.py checks the result
+    against datasketch's own `update`; should a datasketch release move `_fmix`, `update_batch`
+    is used."""
     template = _template(config.num_perm, config.seed)
-    mh = MinHash(
-        num_perm=config.num_perm,
-        seed=config.seed,
-        hashfunc=_identity,
-        permutations=template.permutations,
-        scheme=template.scheme,
-    )
-    if len(hashes):
-        mh.update_batch((hashes & _MAX_HASH).tolist())
-    return [int(v) for v in mh.hashvalues]
+    low = hashes & _MAX_HASH
+    if _fmix is None or template.scheme != MINHASH_SCHEME:
+        mh = MinHash(
+            num_perm=config.num_perm,
+            seed=config.seed,
+            hashfunc=_identity,
+            permutations=template.permutations,
+            scheme=template.scheme,
+        )
+        if len(hashes):
+            mh.update_batch(low.tolist())
+        return [int(v) for v in mh.hashvalues]
+    a, b = template.permutations
+    values = template.hashvalues.copy()
+    mixed = _fmix(low.astype(values.dtype).reshape(-1, 1), 32)
+    for start in range(0, len(mixed), _CHUNK):
+        np.minimum(values, (mixed[start : start + _CHUNK] * a + b).min(axis=0), out=values)
+    return values.tolist()
 
 
 @dataclass(frozen=True)
