@@ -12,8 +12,7 @@ The replicated folder is kept in the system's temp folder and reused.
 
 Sides, in one run of this script:
 - **trafilatura**: bare trafilatura (the corpus README's best configuration, text only) on every
-  file, in this process, once before and once after the loads (the machine drifts over minutes):
-  the mean is the baseline pages/s.
+  file, in this process, before and after every load.
 - **load N=k**: `crawler load FOLDER --workers k` as a real process into a fresh database:
   decoding, extraction, our metadata and rules, fingerprints, exact and near dedup, storage with the
   search index, ledger. Its pages/s is wall time from start to exit; memory is the peak
@@ -22,15 +21,18 @@ Sides, in one run of this script:
 
 Every N must give the same articles and the same duplicates; the script checks it.
 
-`--rounds R` runs every side R times: bare trafilatura before each round and after the last (a
-round's baseline is the mean of the two around it), the loads in alternating order. Each ratio is
-taken within a round; the figure is the median over rounds, printed with the rounds' values.
+The machine drifts over minutes, at times by a third, so bare trafilatura runs before and after
+every load, and each load's ratio is to the mean of the two runs around it. Worker counts are
+compared through those ratios (`--workers 2` / `--workers 1` is the ratio of their ratios to
+trafilatura), so drift between the two loads cancels; raw pages/s are printed too. `--rounds R`
+repeats the loads R times in alternating order; each figure is the median over rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import random
 import re
@@ -168,11 +170,13 @@ def main() -> None:
     counts = [int(n) for n in args.workers.split(",")]
     first = counts[0]
     print(f"{args.pages} pages ({', '.join(f'{k} {v}' for k, v in kinds.items())}) in {folder}")
-    # The machine drifts over minutes: bare trafilatura runs before every round and after the last,
-    # a round's baseline is the mean of the runs around it, and each round alternates the order of
-    # the loads. Ratios are taken within a round, then the median over rounds.
+    # The machine drifts over minutes (by a third, at times): bare trafilatura runs before and after
+    # every load, each load is measured against the mean of the two runs around it, and rounds
+    # alternate the order of the loads. Worker counts are compared through those ratios, so drift
+    # between two loads cancels; the figure is the median over rounds.
     bares = [bare(folder)]
     rates: dict[int, list[float]] = {n: [] for n in counts}
+    to_bare: dict[int, list[float]] = {n: [] for n in counts}
     peaks: dict[int, list[float]] = {n: [0.0, 0.0] for n in counts}
     decided: dict[int, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]] = {}
     same = True
@@ -181,20 +185,20 @@ def main() -> None:
             for n in counts if r % 2 == 0 else counts[::-1]:
                 db = Path(tmp) / f"r{r}n{n}.db"
                 rate, peak, _report = load(folder, db, n)
+                bares.append(bare(folder))
                 rates[n].append(rate)
+                to_bare[n].append(rate / ((bares[-2] + bares[-1]) / 2))
                 peaks[n] = [max(peaks[n][0], peak[0]), max(peaks[n][1], peak[1])]
                 result = outcome(db)
                 same = same and decided.setdefault(n, result) == result
                 db.unlink()
-            bares.append(bare(folder))
-            print(f"round {r + 1}: bare {bares[-2]:.1f} / {bares[-1]:.1f}, " + ", ".join(
-                f"--workers {n} {rates[n][-1]:.1f}" for n in counts), "pages/s", flush=True)  # fmt: skip
-    baselines = [(bares[r] + bares[r + 1]) / 2 for r in range(args.rounds)]
-    to_bare = {n: [rates[n][r] / baselines[r] for r in range(args.rounds)] for n in counts}
-    to_first = {n: [rates[n][r] / rates[first][r] for r in range(args.rounds)] for n in counts}
+                print(f"round {r + 1}: --workers {n} {rate:.1f} pages/s, bare {bares[-2]:.1f} "
+                      f"before and {bares[-1]:.1f} after: {to_bare[n][-1]:.3f}x", flush=True)  # fmt: skip
+    baselines = [(a + b) / 2 for a, b in itertools.pairwise(bares)]
+    to_first = {n: [x / y for x, y in zip(to_bare[n], to_bare[first], strict=True)] for n in counts}
     print(
         f"trafilatura (bare, in-process): {_median(baselines):6.1f} pages/s "
-        f"(runs {', '.join(f'{b:.1f}' for b in bares)})"
+        f"(median of the means around each load; runs {', '.join(f'{b:.1f}' for b in bares)})"
     )
     for n in counts:
         pss, anon = peaks[n]
@@ -227,7 +231,8 @@ def main() -> None:
     for n in counts[1:]:
         print(
             f"--workers {n} / --workers {first}: {_median(to_first[n]):.2f}x (rounds "
-            f"{', '.join(f'{x:.2f}' for x in to_first[n])})"
+            f"{', '.join(f'{x:.2f}' for x in to_first[n])}; raw pages/s "
+            f"{_median(rates[n]) / _median(rates[first]):.2f}x)"
         )
     print("RESULT " + json.dumps(summary))
     if not same:

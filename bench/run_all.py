@@ -114,7 +114,7 @@ def main() -> None:
         "dedup": ["dedup.py", corpus, "--variants", "4" if quick else "12", "--scale", "" if quick else "10000,100000"],
         "store": ["store.py", "--articles", "2000" if quick else "5000"],
         "crawl": ["crawl.py", "--pages", "300" if quick else "2000", "--rounds", "1" if quick else "3"],
-        "load": ["load.py", corpus, "--pages", "1000" if quick else "10000", "--workers", "1,2", "--rounds", "1" if quick else "2"],
+        "load": ["load.py", corpus, "--pages", "1000" if quick else "10000", "--workers", "1,2", "--rounds", "1"],
     }  # fmt: skip
     started = datetime.datetime.now(datetime.UTC)
     results = {name: run(name, argv) for name, argv in plan.items()}

@@ -22,6 +22,7 @@ worker. `WorkerCleaner` is a pool of one, with a blocking `clean()`.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import queue
@@ -93,6 +94,9 @@ def _serve(inbox: Connection, conn: Connection, memory_limit: int | None) -> Non
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    # What the worker inherited (the cleaners, the language model) stays out of the collector's
+    # way: collections no longer walk it, and no copy-on-write page is dirtied by walking it.
+    gc.freeze()
     known: dict[int, CleanOptions] = {}
     while True:
         try:
@@ -179,7 +183,7 @@ class _Driver:
                     return
                 self._take()
                 if self.ready and self._may_send(self.ready[0]):
-                    self._send(self.ready.popleft())
+                    self._send()
                 elif self.inflight:
                     self._await_head()
                 elif self.stopping and not self.ready:
@@ -231,17 +235,25 @@ class _Driver:
         unread = sum(len(sent.payload) for sent in self.inflight)
         return unread + len(self._payload(job)) + _PIPE_SLACK <= self.capacity
 
-    def _send(self, job: _Job) -> None:
+    def _send(self) -> None:
+        """Send the first ready input to the worker (starting one if need be)."""
+        job = self.ready[0]
         if self.process is None:
-            self._start()
+            try:
+                self._start()
+            except Exception as exc:  # no process could be started (fork failed, no file handles)
+                self.ready.popleft()
+                detail = f"the cleaning worker could not start: {type(exc).__name__}: {exc}"
+                job.future.set_exception(CleanFailed(CLEAN_CRASHED, detail))
+                return
         assert self.inbox is not None
         payload = self._payload(job)
         try:
             self.inbox.send_bytes(payload)
         except OSError:  # the worker is gone (it died after its last result)
-            self.ready.appendleft(job)
             self._died()
             return
+        self.ready.popleft()
         if job.new_key is not None:
             self.known_keys.add(job.new_key)
         if self.inflight:

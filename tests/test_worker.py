@@ -254,3 +254,21 @@ def test_closing_on_an_error_cancels_what_is_left_at_once() -> None:
         with pytest.raises(CancelledError):
             future.result(timeout=0)
     assert pool.pids == []
+
+
+def test_a_worker_that_cannot_start_fails_its_input_and_the_next_one_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with WorkerCleaner() as cleaner:
+        real = cleaner.ctx.Process
+
+        def no_fork(*args: object, **kwargs: object) -> object:
+            monkeypatch.setattr(cleaner.ctx, "Process", real)  # the next start works
+            raise OSError(11, "Resource temporarily unavailable")
+
+        monkeypatch.setattr(cleaner.ctx, "Process", no_fork)
+        with pytest.raises(CleanFailed) as failed:
+            _clean(cleaner, SEED_ARTICLE.read_bytes())
+        assert failed.value.reason == CLEAN_CRASHED
+        assert "could not start" in failed.value.detail
+        assert _clean(cleaner, SEED_ARTICLE.read_bytes()) == clean(SEED_ARTICLE.read_bytes())
