@@ -69,3 +69,34 @@ def test_the_result_is_the_same_for_any_number_of_workers(tmp_path: Path) -> Non
         assert ledger[f"race{k}-b.html"] == ("duplicate", "near", f"race{k}-a.html")
         assert ledger[f"race{k}-c.txt"][:2] == ("duplicate", "content")
     assert len(results[1][0]) == 60 + 8
+
+
+@pytest.mark.timeout(120)
+def test_inputs_in_flight_are_bounded_by_the_workers_not_the_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory grows with --workers, not with the folder: the loader reads ahead at most
+    WINDOW_PER_WORKER inputs per worker before the oldest is stored."""
+    from cleaners.worker import CleanerPool
+    from crawler import loaders
+    from crawler.core import Ingest
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, 80)
+    in_flight, peak = [0], [0]
+    submit, commit_many = CleanerPool.submit, Ingest.commit_many
+
+    def counting_submit(self: CleanerPool, *args: object, **kwargs: object) -> object:
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        return submit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def counting_commit(self: Ingest, batch: list[object]) -> object:
+        in_flight[0] -= len(batch)
+        return commit_many(self, batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CleanerPool, "submit", counting_submit)
+    monkeypatch.setattr(Ingest, "commit_many", counting_commit)
+    report = loaders.load([str(corpus)], db_path=str(tmp_path / "a.db"), workers=1, batch=1)
+    assert report.inputs == 80
+    assert 2 <= peak[0] <= loaders.WINDOW_PER_WORKER  # read ahead, and never further
