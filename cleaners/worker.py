@@ -146,6 +146,10 @@ class _Job:
         self.new_key: int | None = None  # the options key `payload` teaches the worker
 
 
+class _Unsendable(Exception):
+    """The input's message cannot be pickled for the worker."""
+
+
 class _Driver:
     """One worker process and the thread of this process that feeds it: inputs go out in the
     order they were taken, results come back in the same order, and each input's deadline runs
@@ -189,13 +193,19 @@ class _Driver:
                 elif self.stopping and not self.ready:
                     self._stop(kill=False)
                     return
+            except _Unsendable as exc:  # only the input at the head of `ready` is pickled
+                detail = f"the input cannot be sent to the cleaning worker: {exc}"
+                self.ready.popleft().future.set_exception(CleanFailed("clean_error", detail))
             except Exception as exc:  # a bug here must fail its inputs, never strand them
-                self._stop(kill=True)
                 detail = f"the cleaning worker's driver failed: {type(exc).__name__}: {exc}"
-                for job in [*self.inflight, *self.ready]:
-                    job.future.set_exception(CleanFailed("clean_error", detail))
+                jobs = [*self.inflight, *self.ready]
                 self.inflight.clear()
                 self.ready.clear()
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(CleanFailed("clean_error", detail))
+                with contextlib.suppress(Exception):
+                    self._stop(kill=True)
 
     def _take(self) -> None:
         """Take inputs from the pool until this worker has READ_AHEAD; wait for one if idle."""
@@ -216,7 +226,10 @@ class _Driver:
             key = id(job.options)
             new = key not in self.known_keys
             message = (key, job.options if new else None, *job.args)
-            job.payload = bytes(ForkingPickler.dumps(message))
+            try:
+                job.payload = bytes(ForkingPickler.dumps(message))
+            except Exception as exc:
+                raise _Unsendable(f"{type(exc).__name__}: {exc}") from None
             job.generation, job.new_key = self.generation, key if new else None
         return job.payload
 
@@ -281,13 +294,16 @@ class _Driver:
             if time.monotonic() < deadline:
                 return
             self.inflight.popleft()
-            self._stop(kill=True)
-            self.restarts += 1
             self._resend_inflight()
             detail = f"no result within {timeout:g}s; worker killed"
             head.future.set_exception(Rejected(EXTRACT_TIMEOUT, detail))
+            self.restarts += 1
+            self._stop(kill=True)
             return
-        self.inflight.popleft()
+        self._resolve_head(result)
+
+    def _resolve_head(self, result: tuple[Any, ...]) -> None:
+        head = self.inflight.popleft()
         self.head_since = time.monotonic()
         self.start_failures = 0
         status = result[0]
@@ -307,6 +323,9 @@ class _Driver:
         """The worker died: the input it was cleaning fails `clean_crashed`, the ones queued
         behind it go to a fresh worker. A worker that dies before reading anything three times
         running fails the input it was to read."""
+        with contextlib.suppress(EOFError, OSError):  # results it wrote before dying still count
+            while self.inflight and self.results is not None and self.results.poll(0):
+                self._resolve_head(self.results.recv())
         how = self._death()
         self._stop(kill=True)
         self.restarts += 1
@@ -443,14 +462,14 @@ class CleanerPool:
             except Exception as exc:
                 future.set_exception(exc)
             return future
-        with self._lock:
+        args = (body, kind, declared_encoding, url, fingerprint_with)
+        with self._lock:  # queued before close() can queue its stop markers
             if self._closed:
                 raise RuntimeError("the cleaner pool is closed")
             if not self._drivers:
                 self._drivers = [_Driver(self, i) for i in range(self.size)]
-        self._options.setdefault(id(options), options)
-        args = (body, kind, declared_encoding, url, fingerprint_with)
-        self.jobs.put(_Job(args, options, future))
+            self._options.setdefault(id(options), options)
+            self.jobs.put(_Job(args, options, future))
         return future
 
     def clean(
@@ -488,10 +507,10 @@ class CleanerPool:
 
     def close(self, *, cancel: bool = False) -> None:
         """Stop the workers once they have cleaned every input submitted; with `cancel` (an
-        error path), at once, cancelling what is left."""
+        error path, or a second call after an interrupted first), at once, cancelling what is
+        left."""
         with self._lock:
-            if self._closed:
-                return
+            first = not self._closed
             self._closed = True
             drivers = self._drivers
         if cancel:
@@ -501,8 +520,9 @@ class CleanerPool:
                     job = self.jobs.get_nowait()
                     if job is not None:
                         job.future.cancel()
-        for _ in drivers:
-            self.jobs.put(None)
+        if first:
+            for _ in drivers:
+                self.jobs.put(None)
         for driver in drivers:
             driver.thread.join()
 

@@ -272,3 +272,45 @@ def test_a_worker_that_cannot_start_fails_its_input_and_the_next_one_starts(
         assert failed.value.reason == CLEAN_CRASHED
         assert "could not start" in failed.value.detail
         assert _clean(cleaner, SEED_ARTICLE.read_bytes()) == clean(SEED_ARTICLE.read_bytes())
+
+
+def test_an_input_submitted_while_the_pool_closes_is_still_cleaned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pool = CleanerPool(1)
+    _clean(pool, SEED_ARTICLE.read_bytes())  # the driver is up
+    real_put = pool.jobs.put
+
+    def slow_put(item: object, *args: object, **kwargs: object) -> None:
+        if item is not None:  # an input, not close()'s stop marker
+            time.sleep(0.3)  # close() is called meanwhile
+        real_put(item, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pool.jobs, "put", slow_put)
+    futures: list[Future[Cleaned]] = []
+    submitter = threading.Thread(target=lambda: futures.append(_submit(pool, nested(2))))
+    submitter.start()
+    time.sleep(0.1)
+    pool.close()
+    submitter.join()
+    assert futures[0].result(timeout=30) == clean(nested(2))
+
+
+def test_an_input_that_cannot_be_sent_fails_alone() -> None:
+    with WorkerCleaner() as cleaner:
+        good = _submit(cleaner, SECOND_PAGE)
+        options = CleanOptions(extract_timeout=30.0)
+        bad = cleaner.submit(
+            b"<p>x</p>",
+            kind=None,
+            declared_encoding=None,
+            url=None,
+            options=options,
+            fingerprint_with=lambda: None,  # type: ignore[arg-type]  # cannot be pickled
+        )
+        after = _submit(cleaner, nested(1))
+        with pytest.raises(CleanFailed) as failed:
+            bad.result(timeout=30)
+        assert failed.value.reason == "clean_error" and "cannot be sent" in failed.value.detail
+        assert good.result(timeout=30).entries
+        assert after.result(timeout=30) == clean(nested(1))
