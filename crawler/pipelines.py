@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -28,10 +27,10 @@ from sqlite_utils import Database
 
 from cleaners.clean import CleanOptions
 from cleaners.fingerprint import canonical_url
-from cleaners.worker import READ_AHEAD, CleanerPool, default_workers
+from cleaners.worker import CleanerPool, default_workers
 from crawler import failpoints
 from crawler.config import dedup_config, default_options, load_sources, worker_memory_limit
-from crawler.core import Ingest, Prepared
+from crawler.core import Ingest
 from crawler.items import RawPage, utcnow_iso
 from crawler.middlewares import DATABASE_ERROR, database_failed
 from crawler.report import RunReport
@@ -104,12 +103,7 @@ class StorePipeline:
         self.near = settings.getbool("DEDUP_ENABLED", True)
         self.ingest: Ingest | None = None
         self.options: CleanOptions = default_options()
-        # Threads that wait for cleaning results with the GIL released: enough to keep every
-        # worker's read-ahead full.
         self.workers = settings.getint("CRAWLER_WORKERS") or default_workers()
-        self.executor = ThreadPoolExecutor(
-            self.workers * READ_AHEAD, thread_name_prefix="crawler-clean"
-        )
         self.pool: CleanerPool | None = None
         self.lock = contextlib.ExitStack()  # the source's run lock, held from open to close
 
@@ -185,17 +179,21 @@ class StorePipeline:
         if not ingest.admit(item):
             return []
         failpoints.hit("after_fetch")
-        loop = asyncio.get_running_loop()
-        prepared = await loop.run_in_executor(self.executor, self._prepare, ingest, item)
+        # Queued for cleaning here, in the order pages are admitted; the pool's drivers resolve
+        # each worker's results in that order, and the loop resumes the waiting pages in the order
+        # they were resolved, so with one worker the first admitted copy is stored first.
+        assert self.pool is not None  # open with the ingest
+        cleaning = ingest.submit(item, self.options, self.pool)
+        waiting = asyncio.wrap_future(cleaning)
+        await asyncio.wait([waiting])
+        if not waiting.cancelled():
+            waiting.exception()  # read here (asyncio logs unread ones); `prepared` maps it
+        prepared = ingest.prepared(item, cleaning)  # the worker computed the fingerprints
         failpoints.hit("after_extract")
         outcomes = ingest.commit(item, prepared)
         if (item.etag or item.last_modified) and any(o.article_id is not None for o in outcomes):
             remember_validators(ingest.db, item)  # a cache for the next revisit, kept for articles
         return outcomes
-
-    def _prepare(self, ingest: Ingest, item: RawPage) -> Prepared:
-        assert self.pool is not None
-        return ingest.prepare(item, self.options, self.pool)
 
     def _not_modified(self, item: RawPage) -> list[Outcome]:
         """A 304 to our validators: unchanged, not cleaned; the revisit clock restarts."""
@@ -236,7 +234,9 @@ class StorePipeline:
                 log.warning("no result for %s: recorded failed / %s", origin, DROPPED)
 
     def close_spider(self) -> None:
-        self.executor.shutdown(wait=True)
+        """Every page has been through `process_item`: the cleaning workers can stop."""
+        if self.pool is not None:
+            self.pool.close()
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         status = "interrupted" if reason == "shutdown" else "finished"
