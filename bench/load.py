@@ -34,6 +34,7 @@ import argparse
 import gzip
 import itertools
 import json
+import os
 import random
 import re
 import sqlite3
@@ -108,11 +109,18 @@ def bare(folder: Path) -> float:
     return len(files) / (time.perf_counter() - started)
 
 
-def load(folder: Path, db: Path, workers: int) -> tuple[float, tuple[float, float], str]:
-    """(pages/s, peak PSS MB of the process tree (all; anonymous only), report) of `crawler load`
-    as a real process."""
+def _busy_jiffies() -> int:
+    """CPU time every core has spent busy since boot (user, nice, system), in clock ticks."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[1]) + int(fields[2]) + int(fields[3])
+
+
+def load(folder: Path, db: Path, workers: int) -> tuple[float, tuple[float, float], float]:
+    """(pages/s, peak PSS MB of the process tree (all; anonymous only), ms of CPU per page over
+    the whole machine) of `crawler load` as a real process."""
     exe = Path(sys.executable).parent / "crawler"
     count = len(list(folder.glob("*.html")))
+    busy = _busy_jiffies()
     started = time.perf_counter()
     proc = subprocess.Popen(
         [str(exe), "-q", "load", str(folder), "--db", str(db), "--workers", str(workers)],
@@ -128,12 +136,13 @@ def load(folder: Path, db: Path, workers: int) -> tuple[float, tuple[float, floa
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    out, err = proc.communicate()
+    _out, err = proc.communicate()
     elapsed = time.perf_counter() - started
+    cpu_ms = (_busy_jiffies() - busy) * 1000 / os.sysconf("SC_CLK_TCK") / count
     sampler.join()
     if proc.returncode not in (0, 3):
         sys.exit(f"crawler load failed ({proc.returncode}): {err[-2000:]}")
-    return count / elapsed, (peak[0], peak[1]), out
+    return count / elapsed, (peak[0], peak[1]), cpu_ms
 
 
 def outcome(db: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
@@ -177,6 +186,7 @@ def main() -> None:
     bares = [bare(folder)]
     rates: dict[int, list[float]] = {n: [] for n in counts}
     to_bare: dict[int, list[float]] = {n: [] for n in counts}
+    cpu: dict[int, list[float]] = {n: [] for n in counts}  # ms of CPU per page, all cores
     peaks: dict[int, list[float]] = {n: [0.0, 0.0] for n in counts}
     decided: dict[int, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]] = {}
     same = True
@@ -184,7 +194,8 @@ def main() -> None:
         for r in range(args.rounds):
             for n in counts if r % 2 == 0 else counts[::-1]:
                 db = Path(tmp) / f"r{r}n{n}.db"
-                rate, peak, _report = load(folder, db, n)
+                rate, peak, cpu_ms = load(folder, db, n)
+                cpu[n].append(cpu_ms)
                 bares.append(bare(folder))
                 rates[n].append(rate)
                 to_bare[n].append(rate / ((bares[-2] + bares[-1]) / 2))
@@ -192,7 +203,8 @@ def main() -> None:
                 result = outcome(db)
                 same = same and decided.setdefault(n, result) == result
                 db.unlink()
-                print(f"round {r + 1}: --workers {n} {rate:.1f} pages/s, bare {bares[-2]:.1f} "
+                print(f"round {r + 1}: --workers {n} {rate:.1f} pages/s ({1000 / rate:.1f} ms a page, "
+                      f"{cpu_ms:.1f} ms of CPU a page), bare {bares[-2]:.1f} "
                       f"before and {bares[-1]:.1f} after: {to_bare[n][-1]:.3f}x", flush=True)  # fmt: skip
     baselines = [(a + b) / 2 for a, b in itertools.pairwise(bares)]
     to_first = {n: [x / y for x, y in zip(to_bare[n], to_bare[first], strict=True)] for n in counts}
@@ -221,6 +233,7 @@ def main() -> None:
                 "ratio_to_first": round(_median(to_first[n]), 3),
                 "rounds_to_trafilatura": [round(x, 3) for x in to_bare[n]],
                 "rounds_to_first": [round(x, 3) for x in to_first[n]],
+                "cpu_ms_per_page": round(_median(cpu[n]), 1),
                 "peak_pss_mb": round(peaks[n][0]),
                 "peak_anon_mb": round(peaks[n][1]),
             }

@@ -163,9 +163,8 @@ def _template(num_perm: int, seed: int) -> MinHash:
     return MinHash(num_perm=num_perm, seed=seed, hashfunc=_identity, scheme=MINHASH_SCHEME)
 
 
-_CHUNK = (
-    1024  # shingles per step of the vectorised MinHash: a (1024 x num_perm) block fits in cache
-)
+# Shingles per step of the vectorised MinHash: a (1024 x num_perm) block fits in cache.
+_CHUNK = 1024
 
 
 def signature(hashes: np.ndarray, config: DedupConfig) -> list[int]:

@@ -210,7 +210,7 @@ class _Driver:
     def _take(self) -> None:
         """Take inputs from the pool until this worker has READ_AHEAD; wait for one if idle."""
         jobs = self.pool.jobs
-        while not self.stopping and len(self.ready) + len(self.inflight) < self.pool.read_ahead:
+        while self._has_room():
             idle = not self.ready and not self.inflight
             try:
                 job = jobs.get(timeout=0.25) if idle else jobs.get_nowait()
@@ -220,6 +220,10 @@ class _Driver:
                 self.stopping = True
             elif job.future.set_running_or_notify_cancel():
                 self.ready.append(job)
+
+    def _has_room(self) -> bool:
+        """Whether this driver takes another input: fewer than READ_AHEAD held, and not stopping."""
+        return not self.stopping and len(self.ready) + len(self.inflight) < READ_AHEAD
 
     def _payload(self, job: _Job) -> bytes:
         if job.generation != self.generation:
@@ -283,7 +287,7 @@ class _Driver:
         timeout = head.options.extract_timeout
         deadline = self.head_since + timeout
         wait = min(deadline - time.monotonic(), 0.25)  # to see pool.aborted
-        if len(self.ready) + len(self.inflight) < self.pool.read_ahead and not self.stopping:
+        if self._has_room():
             wait = min(wait, 0.01)  # an input may have arrived to send ahead
         try:
             result = self.results.recv() if self.results.poll(max(0.0, wait)) else None
@@ -421,12 +425,10 @@ class CleanerPool:
         *,
         memory_limit: int | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
-        read_ahead: int = READ_AHEAD,
     ) -> None:
         self.size = max(1, size)
         self.memory_limit = memory_limit
         self.max_pages = max(1, max_pages)
-        self.read_ahead = max(1, read_ahead)
         self.ctx = _context()
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self.aborted = False

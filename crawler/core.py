@@ -91,7 +91,7 @@ class Ingest:
     outcomes.
 
     Callers (the crawl's pipeline, the file loader's pipeline) call `admit` and `commit` /
-    `commit_many` on the database's thread and `submit`, `prepared` and `prepare` on any thread;
+    `commit_many` on the database's thread and `submit` and `prepared` on any thread;
     `commit_many` stores a batch of inputs in one transaction, in the order given.
     """
 
@@ -206,10 +206,6 @@ class Ingest:
         except Exception as exc:  # a cleaner bug or a library failure on hostile input
             log.exception("cleaning failed for %s", page.origin)
             return Prepared(failure=("failed", "clean_error", f"{type(exc).__name__}: {exc}"))
-
-    def prepare(self, page: RawPage, options: CleanOptions, pool: CleanerPool) -> Prepared:
-        """`submit` and `prepared` in one call: blocks this thread until the page is cleaned."""
-        return self.prepared(page, self.submit(page, options, pool))
 
     def commit(self, page: RawPage, prepared: Prepared) -> list[Outcome]:
         """Store an admitted page's articles (or its failure) as one unit of work."""
