@@ -1,6 +1,6 @@
 """Every benchmark against its baseline, in one command; writes the results into docs/benchmarks.md.
 
-    .venv/bin/python bench/run_all.py [CORPUS] [--quick] [--no-write]
+    .venv/bin/python bench/run_all.py [CORPUS] [--quick] [--no-write] [--load-rounds R]
 
 CORPUS defaults to ../shared/corpora/article-extraction-benchmark. Each benchmark runs as its own
 process, one after the other (never two at once: they would slow each other), and runs our path
@@ -106,6 +106,12 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small scales, to check the scripts")
     parser.add_argument("--no-write", action="store_true", help="print, do not write the doc")
+    parser.add_argument(
+        "--load-rounds",
+        type=int,
+        default=1,
+        help="rounds of the end-to-end load (each about 19 minutes at full scale); ratios are medians",
+    )
     args = parser.parse_args()
     corpus = str(args.corpus)
     quick = args.quick
@@ -114,7 +120,7 @@ def main() -> None:
         "dedup": ["dedup.py", corpus, "--variants", "4" if quick else "12", "--scale", "" if quick else "10000,100000"],
         "store": ["store.py", "--articles", "2000" if quick else "5000"],
         "crawl": ["crawl.py", "--pages", "300" if quick else "2000", "--rounds", "1" if quick else "3"],
-        "load": ["load.py", corpus, "--pages", "1000" if quick else "10000", "--workers", "1,2", "--rounds", "1"],
+        "load": ["load.py", corpus, "--pages", "1000" if quick else "10000", "--workers", "1,2", "--rounds", str(args.load_rounds)],
     }  # fmt: skip
     started = datetime.datetime.now(datetime.UTC)
     results = {name: run(name, argv) for name, argv in plan.items()}
@@ -143,7 +149,9 @@ def main() -> None:
     lines = [
         BEGIN,
         "",
-        f"Latest `bench/run_all.py{' --quick' if quick else ''}`: {started:%Y-%m-%d %H:%M} UTC, "
+        f"Latest `bench/run_all.py{' --quick' if quick else ''}"
+        f"{f' --load-rounds {args.load_rounds}' if args.load_rounds != 1 else ''}`: "
+        f"{started:%Y-%m-%d %H:%M} UTC, "
         f"{sum(r[1] for r in results.values()) / 60:.0f} minutes.",
         "",
         f"Machine: {machine()}.",

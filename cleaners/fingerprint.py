@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib.metadata import version
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -139,7 +139,17 @@ def shingle_hashes(normalised: str, size: int) -> np.ndarray:
     h ^= h >> np.uint64(27)
     h *= _MIX2
     h ^= h >> np.uint64(31)
-    return np.unique(h)
+    return _sorted_unique(h)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """`np.unique(values)` for a 1-D array, by sorting in place and dropping repeats: numpy 2.3+
+    takes a hash-table path for integers that is about 20 times slower on arrays of this size."""
+    values.sort()
+    keep = np.empty(len(values), dtype=bool)
+    keep[:1] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 def hashed_jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -197,19 +207,29 @@ def signature(hashes: np.ndarray, config: DedupConfig) -> list[int]:
     return values.tolist()
 
 
+# Shingle sets up to this size travel with a fingerprint (8 bytes a shingle: 512 KiB); a larger
+# text's set is computed again where it is needed, so a huge page cannot bloat the worker's reply.
+MAX_SHIPPED_SHINGLES = 65536
+
+
 @dataclass(frozen=True)
 class Fingerprint:
-    """What dedup needs of one article's text: its content hash and MinHash signature."""
+    """What dedup needs of one article's text: its content hash and MinHash signature, and the
+    shingle-hash set behind the signature (`shingle_hashes`) so that verifying a near-duplicate
+    candidate does not hash the text again (None: not kept, compute it when needed)."""
 
     content_hash: str
     signature: list[int] | None  # None: too few shingles for near-duplicate detection
+    shingles: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def fingerprint(text: str, config: DedupConfig) -> Fingerprint:
     normalised = normalise_text(text)
     hashes = shingle_hashes(normalised, config.shingle_size)
-    sig = signature(hashes, config) if len(hashes) >= config.min_shingles else None
-    return Fingerprint(content_hash(normalised), sig)
+    if len(hashes) < config.min_shingles:
+        return Fingerprint(content_hash(normalised), None)
+    kept = hashes if len(hashes) <= MAX_SHIPPED_SHINGLES else None
+    return Fingerprint(content_hash(normalised), signature(hashes, config), kept)
 
 
 def band_keys(sig: list[int], config: DedupConfig) -> list[int]:

@@ -70,6 +70,7 @@ def build_articles(page: RawPage, cleaned: Cleaned, config: DedupConfig) -> list
                 metadata=metadata,
                 content_hash=digest,
                 signature=sig,
+                shingles=print_.shingles,
             )
         )
     return articles

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def utcnow_iso() -> str:
@@ -58,3 +61,6 @@ class Article:
     content_hash: str = ""
     # MinHash signature (hash values) or None when the text is too short for near-dup detection.
     signature: list[int] | None = None
+    # The shingle-hash set the signature was computed from, when the fingerprint kept it: the
+    # store verifies near-duplicate candidates with it instead of hashing the text again.
+    shingles: np.ndarray | None = field(default=None, repr=False, compare=False)

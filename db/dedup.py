@@ -73,11 +73,17 @@ class NearMatch:
 
 
 def find_near_duplicate(
-    db: Database, keys: list[int], text: str, config: DedupConfig, exclude: int | None = None
+    db: Database,
+    keys: list[int],
+    text: str,
+    config: DedupConfig,
+    exclude: int | None = None,
+    shingles: np.ndarray | None = None,
 ) -> NearMatch | None:
     """The most similar stored article at or above the threshold, verified by exact Jaccard.
 
-    Shingles of `text` are computed only when the index returns candidates (rarely below J 0.5).
+    `shingles`: the shingle-hash set of `text`, when the fingerprint kept it; else it is computed,
+    only when the index returns candidates (rarely below J 0.5).
     """
     if not keys:
         return None
@@ -95,7 +101,11 @@ def find_near_duplicate(
     best: NearMatch | None = None
     if not rows:
         return None
-    mine = shingle_hashes(normalise_text(text), config.shingle_size)
+    mine = (
+        shingles
+        if shingles is not None
+        else shingle_hashes(normalise_text(text), config.shingle_size)
+    )
     for article_id, content_hash, _shared in rows:
         score = hashed_jaccard(mine, _stored_shingles(db, article_id, content_hash, config))
         if score >= config.threshold and (

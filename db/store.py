@@ -215,7 +215,10 @@ def _duplicate(
         return Outcome(
             a.origin, "duplicate", "content", duplicate_of=same_text[0], similarity=1.0, url=a.url
         )
-    if near and keys and (match := find_near_duplicate(db, keys, a.text, config, exclude=exclude)):
+    if not (near and keys):
+        return None
+    match = find_near_duplicate(db, keys, a.text, config, exclude=exclude, shingles=a.shingles)
+    if match is not None:
         return Outcome(
             a.origin, "duplicate", "near", duplicate_of=match.article_id,
             similarity=match.similarity, url=a.url,

@@ -6,6 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
 
 from cleaners.fingerprint import (
     DedupConfig,
@@ -112,3 +116,71 @@ def test_signatures_are_pinned_across_releases_and_machines() -> None:
     assert len(hashes) == 22
     assert sig[:4] == [2488804, 243157687, 5035187, 145295844]
     assert band_keys(sig, CONFIG)[:2] == [-6548471792502480801, -2896339847408004071]
+
+
+def test_shingle_sets_are_sorted_and_unique_like_numpys() -> None:
+    from cleaners.fingerprint import _sorted_unique
+
+    rng = np.random.default_rng(5)
+    for values in [
+        np.empty(0, dtype=np.uint64),
+        np.array([7], dtype=np.uint64),
+        np.full(50, 3, dtype=np.uint64),
+        rng.integers(0, 40, 1000, dtype=np.uint64),  # many repeats
+        rng.integers(0, 2**64 - 1, 5000, dtype=np.uint64, endpoint=True),
+    ]:
+        assert np.array_equal(_sorted_unique(values.copy()), np.unique(values))
+    text = normalise_text("a rose is a rose is a rose " * 40)  # a text that repeats its shingles
+    assert np.array_equal(shingle_hashes(text, 5), np.unique(shingle_hashes(text, 5)))
+    assert len(shingle_hashes(text, 5)) == len(shingles(text, 5))
+
+
+def test_a_fingerprint_keeps_its_shingle_set_unless_it_is_huge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cleaners import fingerprint as fp
+
+    text = SEED_ARTICLE.read_text("utf-8")
+    kept = fp.fingerprint(text, CONFIG)
+    assert kept.shingles is not None
+    assert np.array_equal(kept.shingles, shingle_hashes(normalise_text(text), 5))
+    assert fp.fingerprint("too short", CONFIG).shingles is None  # no signature, no lookup
+    monkeypatch.setattr(fp, "MAX_SHIPPED_SHINGLES", len(kept.shingles) - 1)
+    huge = fp.fingerprint(text, CONFIG)
+    assert huge.shingles is None and huge == kept  # the same fingerprint, without the set
+
+
+def test_near_duplicate_lookup_uses_the_kept_shingles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verification with the shingle set the fingerprint kept gives the answer hashing the text
+    again gives, without hashing it: the writer's core is what a run on every core waits for."""
+    from cleaners.fingerprint import fingerprint
+    from db import dedup
+    from db.connect import connect
+
+    original = SEED_ARTICLE.read_text("utf-8")
+    copy = original.replace("달러", "엔화")
+    db = connect(str(tmp_path / "t.db"))
+    sig = fingerprint(original, CONFIG).signature
+    assert sig is not None
+    db.execute(
+        "INSERT INTO articles(url, origin, source, text, content_hash, stored_at)"
+        " VALUES ('u', 'o', 's', ?, 'h', 't')",
+        [original],
+    )
+    dedup.insert_keys(db, 1, band_keys(sig, CONFIG))
+    probe = fingerprint(copy, CONFIG)
+    assert probe.signature is not None
+    keys = band_keys(probe.signature, CONFIG)
+    recomputed = dedup.find_near_duplicate(db, keys, copy, CONFIG)
+    assert recomputed is not None and recomputed.similarity >= CONFIG.threshold
+    dedup._shingle_cache.clear()
+    dedup.find_near_duplicate(db, keys, copy, CONFIG, shingles=probe.shingles)  # warm the cache
+
+    def refuse(*_args: object) -> np.ndarray:
+        raise AssertionError("the new text was hashed again")
+
+    monkeypatch.setattr(dedup, "shingle_hashes", refuse)
+    assert dedup.find_near_duplicate(db, keys, copy, CONFIG, shingles=probe.shingles) == recomputed
+    db.close()

@@ -147,7 +147,7 @@ def test_a_page_past_the_worker_memory_cap_ends_recorded_and_the_next_page_works
 def test_fingerprints_from_the_worker_equal_those_computed_here() -> None:
     """The worker fingerprints what it cleans (so the writer's core does not): the values must be
     the ones this process would compute, or dedup would differ between the two modes."""
-    from cleaners.fingerprint import DedupConfig, fingerprint
+    from cleaners.fingerprint import DedupConfig, fingerprint, normalise_text, shingle_hashes
 
     config = DedupConfig()
     body = SEED_ARTICLE.read_bytes()
@@ -163,6 +163,10 @@ def test_fingerprints_from_the_worker_equal_those_computed_here() -> None:
     assert cleaned.fingerprints
     assert cleaned.fingerprints == [fingerprint(e.text, config) for e in cleaned.entries]
     assert all(f.signature is not None for f in cleaned.fingerprints)
+    # the shingle set travels with the fingerprint, so the writer need not hash the text again
+    for entry, print_ in zip(cleaned.entries, cleaned.fingerprints, strict=True):
+        assert print_.shingles is not None
+        assert (print_.shingles == shingle_hashes(normalise_text(entry.text), 5)).all()
 
 
 # About a second of trafilatura's time (unclosed paragraphs make it slow), well under any deadline.
