@@ -26,6 +26,9 @@ every load, and each load's ratio is to the mean of the two runs around it. Work
 compared through those ratios (`--workers 2` / `--workers 1` is the ratio of their ratios to
 trafilatura), so drift between the two loads cancels; raw pages/s are printed too. `--rounds R`
 repeats the loads R times in alternating order; each figure is the median over rounds.
+`--scaling` ends with bare trafilatura split across as many processes as the largest worker count,
+at once, against one process: how much this machine speeds up perfectly parallel work, which no
+worker count can beat.
 """
 
 from __future__ import annotations
@@ -109,6 +112,29 @@ def bare(folder: Path) -> float:
     return len(files) / (time.perf_counter() - started)
 
 
+def _bare_slice(files: list[Path]) -> None:
+    for path in files:
+        bare_extraction(path.read_bytes().decode("utf-8", "replace"), **BASELINE_OPTIONS)
+
+
+def bare_parallel(folder: Path, processes: int) -> float:
+    """Pages/s of bare trafilatura on the same files split across `processes` processes running at
+    once (wall time until the last one ends): what the machine gives perfectly parallel work."""
+    import multiprocessing
+
+    files = sorted(folder.glob("*.html"))
+    context = multiprocessing.get_context("fork")  # the children start with trafilatura imported
+    children = [
+        context.Process(target=_bare_slice, args=(files[k::processes],)) for k in range(processes)
+    ]
+    started = time.perf_counter()
+    for child in children:
+        child.start()
+    for child in children:
+        child.join()
+    return len(files) / (time.perf_counter() - started)
+
+
 def _busy_jiffies() -> int:
     """CPU time every core has spent busy since boot (user, nice, system), in clock ticks."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
@@ -173,6 +199,12 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument(
         "--rounds", type=int, default=1, help="rounds of every side; ratios are their medians"
+    )
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="also measure bare trafilatura in as many processes at once as the largest worker "
+        "count, against one process: the machine's own ceiling for parallel work",
     )
     args = parser.parse_args()
     folder, kinds = replicate(args.corpus, args.pages)
@@ -246,6 +278,18 @@ def main() -> None:
             f"--workers {n} / --workers {first}: {_median(to_first[n]):.2f}x (rounds "
             f"{', '.join(f'{x:.2f}' for x in to_first[n])}; raw pages/s "
             f"{_median(rates[n]) / _median(rates[first]):.2f}x)"
+        )
+    if args.scaling and max(counts) > 1:
+        # bare in one process around the parallel run, so that drift cancels as for the loads
+        k = max(counts)
+        together = bare_parallel(folder, k)
+        bares.append(bare(folder))
+        scaling = together / ((bares[-2] + bares[-1]) / 2)
+        summary["machine_scaling"] = {"processes": k, "ratio": round(scaling, 3)}
+        print(
+            f"this machine: bare trafilatura in {k} processes at once {together:.1f} pages/s, "
+            f"{scaling:.2f}x one process ({bares[-2]:.1f} before, {bares[-1]:.1f} after): the "
+            f"ceiling for --workers {k} / --workers 1 before any writer's share"
         )
     print("RESULT " + json.dumps(summary))
     if not same:

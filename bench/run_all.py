@@ -120,7 +120,7 @@ def main() -> None:
         "dedup": ["dedup.py", corpus, "--variants", "4" if quick else "12", "--scale", "" if quick else "10000,100000"],
         "store": ["store.py", "--articles", "2000" if quick else "5000"],
         "crawl": ["crawl.py", "--pages", "300" if quick else "2000", "--rounds", "1" if quick else "3"],
-        "load": ["load.py", corpus, "--pages", "1000" if quick else "10000", "--workers", "1,2", "--rounds", str(args.load_rounds)],
+        "load": ["load.py", corpus, "--pages", "1000" if quick else "10000", "--workers", "1,2", "--rounds", str(args.load_rounds), "--scaling"],
     }  # fmt: skip
     started = datetime.datetime.now(datetime.UTC)
     results = {name: run(name, argv) for name, argv in plan.items()}
@@ -142,9 +142,15 @@ def main() -> None:
          one["ratio_to_trafilatura"], 0.85, f"median of {ld['rounds']} round(s); peak PSS {one['peak_pss_mb']} MB, anonymous {one['peak_anon_mb']} MB"),
     ]  # fmt: skip
     if two:
+        note = (
+            f"baseline: --workers 1; median of {ld['rounds']} round(s); peak PSS {two['peak_pss_mb']} MB, "
+            f"anonymous {two['peak_anon_mb']} MB"
+        )
+        if scaling := ld.get("machine_scaling"):  # what the machine gives perfectly parallel work
+            note += f"; bare trafilatura in {scaling['processes']} processes at once: {scaling['ratio']:.2f}x one"
         rows.append(
             (f"load --workers 2, {ld['pages']} pages, pages/s", two["pages_s"], one["pages_s"],
-             two["ratio_to_first"], 1.7, f"baseline: --workers 1; median of {ld['rounds']} round(s); peak PSS {two['peak_pss_mb']} MB, anonymous {two['peak_anon_mb']} MB")
+             two["ratio_to_first"], 1.7, note)
         )  # fmt: skip
     lines = [
         BEGIN,
