@@ -13,15 +13,13 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
-from datasketch import MinHash
 
-try:  # the pre-mix datasketch applies to every hash value (see `signature`)
-    from datasketch.minhash import _fmix
-except ImportError:  # pragma: no cover - a datasketch release without it
-    _fmix = None
+if TYPE_CHECKING:
+    from datasketch import MinHash
 from w3lib.url import canonicalize_url
 
 _TRACKING = re.compile(
@@ -168,9 +166,25 @@ def _identity(value: int) -> int:
 
 
 @cache
+def _datasketch() -> tuple[type[MinHash], Any]:
+    """datasketch's MinHash and the pre-mix it applies to every hash value (None in a release
+    without it), imported on first use: datasketch's package imports SciPy (about 0.45 s), which a
+    process that never fingerprints (the writer, when the workers fingerprint) need not pay. The
+    cleaning workers' fork server imports it once for all of them (cleaners/warm.py)."""
+    from datasketch import MinHash
+
+    try:
+        from datasketch.minhash import _fmix
+    except ImportError:  # pragma: no cover - a datasketch release without it
+        _fmix = None
+    return MinHash, _fmix
+
+
+@cache
 def _template(num_perm: int, seed: int) -> MinHash:
     """A MinHash whose permutations are reused (they depend only on num_perm and seed)."""
-    return MinHash(num_perm=num_perm, seed=seed, hashfunc=_identity, scheme=MINHASH_SCHEME)
+    minhash, _fmix = _datasketch()
+    return minhash(num_perm=num_perm, seed=seed, hashfunc=_identity, scheme=MINHASH_SCHEME)
 
 
 # Shingles per step of the vectorised MinHash: a (1024 x num_perm) block fits in cache.
@@ -186,10 +200,11 @@ def signature(hashes: np.ndarray, config: DedupConfig) -> list[int]:
     directly, which saves about a third of the time. tests/test_fingerprint.py checks the result
     against datasketch's own `update`; should a datasketch release move `_fmix`, `update_batch`
     is used."""
+    minhash, _fmix = _datasketch()
     template = _template(config.num_perm, config.seed)
     low = hashes & _MAX_HASH
     if _fmix is None or template.scheme != MINHASH_SCHEME:
-        mh = MinHash(
+        mh = minhash(
             num_perm=config.num_perm,
             seed=config.seed,
             hashfunc=_identity,
