@@ -241,6 +241,34 @@ def throughput(texts: list[str], config: DedupConfig) -> dict[str, float]:
     return {name: len(texts) / seconds for name, seconds in elapsed.items()}
 
 
+def steps(texts: list[str], config: DedupConfig, rounds: int = 5) -> dict[str, float]:
+    """Milliseconds per text of each step of a fingerprint, best of `rounds`: normalising,
+    shingle hashing (ours, which sorts to make the set unique), the same set made unique by
+    `np.unique` instead (numpy 2.3+ takes a hash-table path there), and the MinHash signature."""
+    import numpy as np
+
+    from cleaners.fingerprint import _sorted_unique
+
+    normalised = [normalise_text(t) for t in texts]
+    hashed = [shingle_hashes(n, config.shingle_size) for n in normalised]
+    kept = [h for h in hashed if len(h) >= config.min_shingles]
+    raw = [np.random.default_rng(k).permutation(h) for k, h in enumerate(hashed)]  # unsorted
+    sides: dict[str, Callable[[], object]] = {
+        "normalise": lambda: [normalise_text(t) for t in texts],
+        "shingle_hashes": lambda: [shingle_hashes(n, config.shingle_size) for n in normalised],
+        "sorted_unique": lambda: [_sorted_unique(h.copy()) for h in raw],  # the copy counts here
+        "np_unique": lambda: [np.unique(h) for h in raw],
+        "signature": lambda: [signature(h, config) for h in kept],
+    }
+    best = dict.fromkeys(sides, float("inf"))
+    for _ in range(rounds):
+        for name, run in sides.items():
+            started = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return {name: seconds * 1000 / len(texts) for name, seconds in best.items()}
+
+
 def scale(
     levels: list[int], texts: list[str], config: DedupConfig
 ) -> list[tuple[int, float, float]]:
@@ -337,6 +365,11 @@ def main() -> int:
         f"speed ({len(texts)} documents): ours {speed['ours']:.0f} docs/s, naive datasketch "
         f"{speed['naive']:.0f} docs/s, ratio {speed['ours'] / speed['naive']:.2f}x"
     )
+    step_ms = steps([t for _l, t in bases], config)
+    print(
+        "fingerprint steps, ms a text (best of 5): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in step_ms.items())
+    )
     levels = [int(x) for x in args.scale.split(",") if x.strip()]
     if levels:
         print("scale (synthetic band keys for the stored articles; 200 real probe documents):")
@@ -349,6 +382,7 @@ def main() -> int:
         "ours_docs_s": round(speed["ours"]),
         "naive_docs_s": round(speed["naive"]),
         "ratio_to_naive": round(speed["ours"] / speed["naive"], 2),
+        "steps_ms": {k: round(v, 3) for k, v in step_ms.items()},
         "recall_at_0.8": {k: round(v.get("r80", float("nan")), 4) for k, v in measured.items()},
         "fpr_at_0.5": {k: round(v.get("fp50", float("nan")), 4) for k, v in measured.items()},
     }

@@ -26,6 +26,10 @@ every load, and each load's ratio is to the mean of the two runs around it. Work
 compared through those ratios (`--workers 2` / `--workers 1` is the ratio of their ratios to
 trafilatura), so drift between the two loads cancels; raw pages/s are printed too. `--rounds R`
 repeats the loads R times in alternating order; each figure is the median over rounds.
+Each load also reports the CPU per page of the loading process (the writer) and of its cleaning
+workers, and from them the most `--workers n` can give over `--workers 1` on n cores (one worker
+cleans a page in its CPU time while the writer runs on a spare core; n workers and the writer share
+the n cores).
 `--scaling` ends with bare trafilatura split across as many processes as the largest worker count,
 at once, against one process: how much this machine speeds up perfectly parallel work, which no
 worker count can beat.
@@ -141,9 +145,53 @@ def _busy_jiffies() -> int:
     return int(fields[1]) + int(fields[2]) + int(fields[3])
 
 
-def load(folder: Path, db: Path, workers: int) -> tuple[float, tuple[float, float], float]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time `pid` has used so far (0 when it has gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [
+            int(c)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()
+        ]
+    except (OSError, ValueError):
+        return []
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        children = _children(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
+def _is_fork_server(pid: int) -> bool:
+    """Whether `pid` runs multiprocessing's fork server (its workers, forked from it, show the
+    same command line: only a direct child of the loading process is the server itself)."""
+    try:
+        return b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def load(
+    folder: Path, db: Path, workers: int
+) -> tuple[float, tuple[float, float], float, dict[str, float]]:
     """(pages/s, peak PSS MB of the process tree (all; anonymous only), ms of CPU per page over
-    the whole machine) of `crawler load` as a real process."""
+    the whole machine, ms of CPU per page by role) of `crawler load` as a real process. The roles:
+    the loading process ("writer": reading, storing, and the fingerprints when a core is left over
+    for it) and the cleaning workers ("workers", every worker process summed), read from /proc
+    every 0.2 s, so up to 0.2 s of each process's last CPU is missed."""
     exe = Path(sys.executable).parent / "crawler"
     count = len(list(folder.glob("*.html")))
     busy = _busy_jiffies()
@@ -153,11 +201,18 @@ def load(folder: Path, db: Path, workers: int) -> tuple[float, tuple[float, floa
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     peak = [0.0, 0.0]
+    used: dict[int, float] = {}  # pid -> CPU seconds when last seen
+    servers: set[int] = set()
 
     def sample() -> None:
         while proc.poll() is None:
             peak[0] = max(peak[0], _pss_mb(proc.pid))
             peak[1] = max(peak[1], _pss_mb(proc.pid, "Pss_Anon"))
+            servers.update(
+                c for c in _children(proc.pid) if c not in servers and _is_fork_server(c)
+            )
+            for pid in [proc.pid, *_descendants(proc.pid)]:
+                used[pid] = max(used.get(pid, 0.0), _cpu_seconds(pid))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -168,7 +223,13 @@ def load(folder: Path, db: Path, workers: int) -> tuple[float, tuple[float, floa
     sampler.join()
     if proc.returncode not in (0, 3):
         sys.exit(f"crawler load failed ({proc.returncode}): {err[-2000:]}")
-    return count / elapsed, (peak[0], peak[1]), cpu_ms
+    roles = {
+        "writer": used.get(proc.pid, 0.0) * 1000 / count,
+        "workers": sum(v for p, v in used.items() if p != proc.pid and p not in servers)
+        * 1000
+        / count,
+    }
+    return count / elapsed, (peak[0], peak[1]), cpu_ms, roles
 
 
 def outcome(db: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
@@ -219,6 +280,8 @@ def main() -> None:
     rates: dict[int, list[float]] = {n: [] for n in counts}
     to_bare: dict[int, list[float]] = {n: [] for n in counts}
     cpu: dict[int, list[float]] = {n: [] for n in counts}  # ms of CPU per page, all cores
+    writer: dict[int, list[float]] = {n: [] for n in counts}  # ms per page, the loading process
+    cleaning: dict[int, list[float]] = {n: [] for n in counts}  # ms per page, all workers
     peaks: dict[int, list[float]] = {n: [0.0, 0.0] for n in counts}
     decided: dict[int, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]] = {}
     same = True
@@ -226,8 +289,10 @@ def main() -> None:
         for r in range(args.rounds):
             for n in counts if r % 2 == 0 else counts[::-1]:
                 db = Path(tmp) / f"r{r}n{n}.db"
-                rate, peak, cpu_ms = load(folder, db, n)
+                rate, peak, cpu_ms, roles = load(folder, db, n)
                 cpu[n].append(cpu_ms)
+                writer[n].append(roles["writer"])
+                cleaning[n].append(roles["workers"])
                 bares.append(bare(folder))
                 rates[n].append(rate)
                 to_bare[n].append(rate / ((bares[-2] + bares[-1]) / 2))
@@ -236,7 +301,8 @@ def main() -> None:
                 same = same and decided.setdefault(n, result) == result
                 db.unlink()
                 print(f"round {r + 1}: --workers {n} {rate:.1f} pages/s ({1000 / rate:.1f} ms a page, "
-                      f"{cpu_ms:.1f} ms of CPU a page), bare {bares[-2]:.1f} "
+                      f"{cpu_ms:.1f} ms of CPU a page: writer {roles['writer']:.1f}, workers "
+                      f"{roles['workers']:.1f}), bare {bares[-2]:.1f} "
                       f"before and {bares[-1]:.1f} after: {to_bare[n][-1]:.3f}x", flush=True)  # fmt: skip
     baselines = [(a + b) / 2 for a, b in itertools.pairwise(bares)]
     to_first = {n: [x / y for x, y in zip(to_bare[n], to_bare[first], strict=True)] for n in counts}
@@ -266,6 +332,8 @@ def main() -> None:
                 "rounds_to_trafilatura": [round(x, 3) for x in to_bare[n]],
                 "rounds_to_first": [round(x, 3) for x in to_first[n]],
                 "cpu_ms_per_page": round(_median(cpu[n]), 1),
+                "writer_cpu_ms_per_page": round(_median(writer[n]), 2),
+                "workers_cpu_ms_per_page": round(_median(cleaning[n]), 2),
                 "peak_pss_mb": round(peaks[n][0]),
                 "peak_anon_mb": round(peaks[n][1]),
             }
@@ -279,6 +347,17 @@ def main() -> None:
             f"{', '.join(f'{x:.2f}' for x in to_first[n])}; raw pages/s "
             f"{_median(rates[n]) / _median(rates[first]):.2f}x)"
         )
+        if first == 1:
+            # One worker cleans a page in about its CPU time (the writer has its own core); n
+            # workers and the writer share n cores, so a page costs at least their CPU / n.
+            one, together = _median(cleaning[1]), _median(cleaning[n]) + _median(writer[n])
+            bound = n * one / together if together else 0.0
+            summary["load"][str(n)]["ceiling_to_first"] = round(bound, 2)
+            print(
+                f"  ceiling from CPU time: one worker {one:.1f} ms a page; {n} workers "
+                f"{_median(cleaning[n]):.1f} + writer {_median(writer[n]):.1f} ms a page on {n} "
+                f"cores: at most {bound:.2f}x"
+            )
     if args.scaling and max(counts) > 1:
         # bare in one process around the parallel run, so that drift cancels as for the loads
         k = max(counts)

@@ -146,6 +146,8 @@ def main() -> None:
             f"baseline: --workers 1; median of {ld['rounds']} round(s); peak PSS {two['peak_pss_mb']} MB, "
             f"anonymous {two['peak_anon_mb']} MB"
         )
+        if "ceiling_to_first" in two:  # the most the writer's share leaves (bench/load.py)
+            note += f"; ceiling from CPU time {two['ceiling_to_first']:.2f}x"
         if scaling := ld.get("machine_scaling"):  # what the machine gives perfectly parallel work
             note += f"; bare trafilatura in {scaling['processes']} processes at once: {scaling['ratio']:.2f}x one"
         rows.append(

@@ -13,14 +13,16 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib.metadata import version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
+from w3lib.url import canonicalize_url
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from datasketch import MinHash
-from w3lib.url import canonicalize_url
 
 _TRACKING = re.compile(
     r"^(?:utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|mc_cid|mc_eid|_ga|_gl|igshid|"
@@ -166,7 +168,7 @@ def _identity(value: int) -> int:
 
 
 @cache
-def _datasketch() -> tuple[type[MinHash], Any]:
+def _datasketch() -> tuple[type[MinHash], Callable[[np.ndarray, int], np.ndarray] | None]:
     """datasketch's MinHash and the pre-mix it applies to every hash value (None in a release
     without it), imported on first use: datasketch's package imports SciPy (about 0.45 s), which a
     process that never fingerprints (the writer, when the workers fingerprint) need not pay. The
@@ -183,7 +185,7 @@ def _datasketch() -> tuple[type[MinHash], Any]:
 @cache
 def _template(num_perm: int, seed: int) -> MinHash:
     """A MinHash whose permutations are reused (they depend only on num_perm and seed)."""
-    minhash, _fmix = _datasketch()
+    minhash = _datasketch()[0]
     return minhash(num_perm=num_perm, seed=seed, hashfunc=_identity, scheme=MINHASH_SCHEME)
 
 

@@ -1,7 +1,7 @@
 """The one core path both entry kinds share: RawPage -> clean -> fingerprint -> store -> ledger.
 
-The Scrapy item pipeline and the file loader are thin adapters over `Ingest` (admit, prepare,
-commit).
+The Scrapy item pipeline and the file loader are thin adapters over `Ingest` (admit, submit,
+prepared, commit).
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ Spiders yield `RawPage` items; this pipeline runs them through `crawler.core.Ing
 the file loader uses, and drops (with a per-reason DropItem subclass, so Scrapy counts drops by
 reason) whatever did not become a new article.
 
-Cleaning runs in a thread that waits on the cleaning worker, so the event loop goes on downloading
-while a page is cleaned; admitting a page and storing it happen on the event loop's thread, the one
-thread that touches the database.
+A page is queued for the cleaning workers and awaited through its future, so the event loop goes
+on downloading while it is cleaned; admitting a page and storing it happen on the event loop's
+thread, the one thread that touches the database.
 """
 
 from __future__ import annotations
