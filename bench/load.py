@@ -10,40 +10,46 @@ their words replaced (distinct articles), 10% are an earlier copy with 2% of its
 (near-duplicates) and 15% are an earlier copy byte for byte under another name (exact duplicates).
 The replicated folder is kept in the system's temp folder and reused.
 
-Sides, in one run of this script:
+Sides, in every round of this script:
 - **trafilatura**: bare trafilatura (the corpus README's best configuration, text only) on every
-  file, in this process, before and after every load.
+  file, in a process of its own (its clock starts once it has imported trafilatura).
 - **load N=k**: `crawler load FOLDER --workers k` as a real process into a fresh database:
   decoding, extraction, our metadata and rules, fingerprints, exact and near dedup, storage with the
-  search index, ledger. Its pages/s is wall time from start to exit; memory is the peak
-  proportional set size of its process tree, sampled every 0.2 s, in all and anonymous only (the
-  rest is the database file SQLite maps, which grows with the database).
+  search index, ledger. Its clock runs from its start to its exit; memory is the peak proportional
+  set size of its process tree, sampled every 0.2 s, in all and anonymous only (the rest is the
+  database file SQLite maps, which grows with the database).
+- with `--scaling`, **trafilatura xk**: bare trafilatura on the same files split across as many
+  processes as the largest worker count, at once: how much this machine speeds up perfectly
+  parallel work, which no worker count can beat.
 
 Every N must give the same articles and the same duplicates; the script checks it.
 
-The machine drifts over minutes, at times by a third, so bare trafilatura runs before and after
-every load, and each load's ratio is to the mean of the two runs around it. Worker counts are
-compared through those ratios (`--workers 2` / `--workers 1` is the ratio of their ratios to
-trafilatura), so drift between the two loads cancels; raw pages/s are printed too. `--rounds R`
-repeats the loads R times in alternating order; each figure is the median over rounds.
+The machine drifts, by a quarter within a minute at times (the same load of 2,000 files took 38 s
+and then 30 s). So the sides of a round run interleaved: each runs for `--slice` seconds (2) while
+the others are stopped (SIGSTOP of its process group: the load, its fork server and its workers),
+in turns, until every side has ended; a side's pages/s is pages over the time it was let run.
+Drift slower than a few turns hits every side alike and cancels from the ratios, which are taken
+within a round: to bare trafilatura, and `--workers k` to `--workers 1`. `--rounds R` repeats the
+round (with the turns in reverse order every other round); each figure is the median over rounds.
+The time a load spends stopped counts towards its pages' extraction deadline (30 s), so the script
+checks that no page timed out.
+
 Each load also reports the CPU per page of the loading process (the writer) and of its cleaning
 workers, and from them the most `--workers n` can give over `--workers 1` on n cores (one worker
 cleans a page in its CPU time while the writer runs on a spare core; n workers and the writer share
 the n cores).
-`--scaling` ends with bare trafilatura split across as many processes as the largest worker count,
-at once, against one process: how much this machine speeds up perfectly parallel work, which no
-worker count can beat.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
-import itertools
 import json
 import os
 import random
 import re
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -108,41 +114,106 @@ def replicate(corpus: Path, pages: int) -> tuple[Path, dict[str, int]]:
     return folder, kinds
 
 
-def bare(folder: Path) -> float:
-    files = sorted(folder.glob("*.html"))
-    started = time.perf_counter()
-    for path in files:
-        bare_extraction(path.read_bytes().decode("utf-8", "replace"), **BASELINE_OPTIONS)
-    return len(files) / (time.perf_counter() - started)
-
-
-def _bare_slice(files: list[Path]) -> None:
-    for path in files:
-        bare_extraction(path.read_bytes().decode("utf-8", "replace"), **BASELINE_OPTIONS)
-
-
-def bare_parallel(folder: Path, processes: int) -> float:
-    """Pages/s of bare trafilatura on the same files split across `processes` processes running at
-    once (wall time until the last one ends): what the machine gives perfectly parallel work."""
+def bare_run(folder: Path, processes: int) -> None:
+    """The bare trafilatura side, as its own process: imports done, it prints "ready" and waits for
+    a line on stdin before it starts, so its clock (the harness's) leaves the imports out; then it
+    extracts every file, handed out to `processes` processes running at once."""
     import multiprocessing
 
     files = sorted(folder.glob("*.html"))
-    context = multiprocessing.get_context("fork")  # the children start with trafilatura imported
-    children = [
-        context.Process(target=_bare_slice, args=(files[k::processes],)) for k in range(processes)
-    ]
-    started = time.perf_counter()
-    for child in children:
-        child.start()
-    for child in children:
-        child.join()
-    return len(files) / (time.perf_counter() - started)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    if processes == 1:
+        for path in files:
+            _bare_one(path)
+        return
+    # files handed out one at a time, so no process idles at the end while another finishes its
+    # share; the children are forked with trafilatura imported
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        for _ in pool.imap_unordered(_bare_one, files):
+            pass
 
 
-def _busy_jiffies() -> int:
-    """CPU time every core has spent busy since boot (user, nice, system), in clock ticks."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    return int(fields[1]) + int(fields[2]) + int(fields[3])
+def _bare_one(path: Path) -> None:
+    bare_extraction(path.read_bytes().decode("utf-8", "replace"), **BASELINE_OPTIONS)
+
+
+class Side:
+    """One side of a round: a process group (the process, its fork server and its workers) that the
+    harness runs in time slices, stopped (SIGSTOP) between them. `active` is the wall time it was
+    let run, from its start (or, for a gated side, from its "go") to its exit."""
+
+    def __init__(self, name: str, argv: list[str], tmp: Path, *, gated: bool = False) -> None:
+        self.name, self.argv, self.gated = name, argv, gated
+        self.proc: subprocess.Popen[str] | None = None
+        self.active = 0.0
+        self.slices = 0
+        self.log = tmp / f"{name.replace(' ', '-')}.log"
+        self.on_start: list[threading.Thread] = []
+
+    def prepare(self) -> None:
+        """A gated side starts now, imports, and waits (using no CPU) for its first slice."""
+        if self.gated:
+            self.proc = self._popen(stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            assert self.proc.stdout is not None
+            if self.proc.stdout.readline().strip() != "ready":
+                sys.exit(f"{self.name} did not start: {self.log.read_text()[-2000:]}")
+
+    def _popen(self, **pipes: object) -> subprocess.Popen[str]:
+        defaults: dict[str, object] = {"stdout": self.log.open("w")}
+        with self.log.open("a") as err:
+            return subprocess.Popen(  # type: ignore[call-overload]
+                self.argv, cwd=ROOT, text=True, start_new_session=True, stderr=err,
+                **{**defaults, **pipes},
+            )  # fmt: skip
+
+    def run_slice(self, seconds: float) -> bool:
+        """Let the side run for `seconds` (less if it ends); True once it has ended."""
+        started = time.perf_counter()
+        if self.proc is None:
+            self.proc = self._popen()
+            for thread in self.on_start:
+                thread.start()
+        elif self.gated and self.slices == 0:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("go\n")
+            self.proc.stdin.flush()
+        else:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+        self.slices += 1
+        end = started + seconds
+        while time.perf_counter() < end and self.proc.poll() is None:
+            time.sleep(0.005)
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGSTOP)
+        self.active += time.perf_counter() - started
+        if self.proc.poll() is None:
+            return False
+        if self.proc.returncode not in (0, 3):
+            sys.exit(f"{self.name} failed ({self.proc.returncode}): {self.log.read_text()[-2000:]}")
+        return True
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def interleave(sides: list[Side], seconds: float) -> None:
+    """Run every side to its end, in turns of `seconds`, one at a time: drift of the machine over
+    more than a few turns hits every side alike."""
+    for side in sides:
+        side.prepare()
+    live = list(sides)
+    try:
+        while live:
+            for side in list(live):
+                if side.run_slice(seconds):
+                    live.remove(side)
+    finally:
+        for side in sides:
+            side.kill()
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -184,56 +255,52 @@ def _is_fork_server(pid: int) -> bool:
         return False
 
 
-def load(
-    folder: Path, db: Path, workers: int
-) -> tuple[float, tuple[float, float], float, dict[str, float]]:
-    """(pages/s, peak PSS MB of the process tree (all; anonymous only), ms of CPU per page over
-    the whole machine, ms of CPU per page by role) of `crawler load` as a real process. The roles:
-    the loading process ("writer": reading, storing, and the fingerprints when a core is left over
-    for it) and the cleaning workers ("workers", every worker process summed), read from /proc
-    every 0.2 s, so up to 0.2 s of each process's last CPU is missed."""
-    exe = Path(sys.executable).parent / "crawler"
-    count = len(list(folder.glob("*.html")))
-    busy = _busy_jiffies()
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [str(exe), "-q", "load", str(folder), "--db", str(db), "--workers", str(workers)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    peak = [0.0, 0.0]
-    used: dict[int, float] = {}  # pid -> CPU seconds when last seen
-    servers: set[int] = set()
+class Load(Side):
+    """`crawler load FOLDER --workers n` as a side, into a fresh database. While it runs, the peak
+    proportional set size of its process tree (all; anonymous only) and the CPU time of each of its
+    processes are read from /proc every 0.2 s (so up to 0.2 s of a process's last CPU is missed)."""
 
-    def sample() -> None:
+    def __init__(self, folder: Path, db: Path, workers: int, tmp: Path) -> None:
+        exe = Path(sys.executable).parent / "crawler"
+        argv = [str(exe), "-q", "load", str(folder), "--db", str(db), "--workers", str(workers)]
+        super().__init__(f"load --workers {workers}", argv, tmp)
+        self.db, self.workers = db, workers
+        self.peak = [0.0, 0.0]
+        self.used: dict[int, float] = {}  # pid -> CPU seconds when last seen
+        self.servers: set[int] = set()
+        self.on_start.append(threading.Thread(target=self._sample, daemon=True))
+
+    def _sample(self) -> None:
+        proc = self.proc
+        assert proc is not None
         while proc.poll() is None:
-            peak[0] = max(peak[0], _pss_mb(proc.pid))
-            peak[1] = max(peak[1], _pss_mb(proc.pid, "Pss_Anon"))
-            servers.update(
-                c for c in _children(proc.pid) if c not in servers and _is_fork_server(c)
+            self.peak[0] = max(self.peak[0], _pss_mb(proc.pid))
+            self.peak[1] = max(self.peak[1], _pss_mb(proc.pid, "Pss_Anon"))
+            self.servers.update(
+                c for c in _children(proc.pid) if c not in self.servers and _is_fork_server(c)
             )
             for pid in [proc.pid, *_descendants(proc.pid)]:
-                used[pid] = max(used.get(pid, 0.0), _cpu_seconds(pid))
+                self.used[pid] = max(self.used.get(pid, 0.0), _cpu_seconds(pid))
             time.sleep(0.2)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _out, err = proc.communicate()
-    elapsed = time.perf_counter() - started
-    cpu_ms = (_busy_jiffies() - busy) * 1000 / os.sysconf("SC_CLK_TCK") / count
-    sampler.join()
-    if proc.returncode not in (0, 3):
-        sys.exit(f"crawler load failed ({proc.returncode}): {err[-2000:]}")
-    roles = {
-        "writer": used.get(proc.pid, 0.0) * 1000 / count,
-        "workers": sum(v for p, v in used.items() if p != proc.pid and p not in servers)
-        * 1000
-        / count,
-    }
-    return count / elapsed, (peak[0], peak[1]), cpu_ms, roles
+    def roles(self, count: int) -> dict[str, float]:
+        """ms of CPU per page: the loading process ("writer": reading, storing, and the
+        fingerprints when a core is left over for it) and the cleaning workers ("workers", every
+        worker process summed)."""
+        assert self.proc is not None
+        writer = self.used.get(self.proc.pid, 0.0)
+        workers = sum(
+            v for p, v in self.used.items() if p != self.proc.pid and p not in self.servers
+        )
+        return {"writer": writer * 1000 / count, "workers": workers * 1000 / count}
 
 
-def outcome(db: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
-    """What a load decided, independent of timing: articles and duplicate rows, by file name."""
+Decided = tuple[list[tuple[str, str]], list[tuple[str, str, str]], list[str]]
+
+
+def outcome(db: Path) -> Decided:
+    """What a load decided, independent of timing: articles and duplicate rows, by file name, and
+    the pages that ran past the extraction deadline (none are expected)."""
     conn = sqlite3.connect(db)
     try:
         articles = conn.execute(
@@ -244,9 +311,15 @@ def outcome(db: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]
                JOIN articles a ON a.id = p.duplicate_of WHERE p.state = 'duplicate'
                ORDER BY p.origin"""
         ).fetchall()
+        timeouts = [
+            origin
+            for (origin,) in conn.execute(
+                "SELECT origin FROM pages WHERE reason = 'extract_timeout' ORDER BY origin"
+            )
+        ]
     finally:
         conn.close()
-    return articles, duplicates
+    return articles, duplicates, timeouts
 
 
 def _median(values: list[float]) -> float:
@@ -254,12 +327,18 @@ def _median(values: list[float]) -> float:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--bare-run"]:  # a bare trafilatura side (see bare_run)
+        bare_run(Path(sys.argv[2]), int(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--pages", type=int, default=10_000)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument(
         "--rounds", type=int, default=1, help="rounds of every side; ratios are their medians"
+    )
+    parser.add_argument(
+        "--slice", type=float, default=2.0, help="seconds each side runs before the next one's turn"
     )
     parser.add_argument(
         "--scaling",
@@ -269,46 +348,60 @@ def main() -> None:
     )
     args = parser.parse_args()
     folder, kinds = replicate(args.corpus, args.pages)
+    count = len(list(folder.glob("*.html")))
     counts = [int(n) for n in args.workers.split(",")]
     first = counts[0]
+    wide = max(counts)
     print(f"{args.pages} pages ({', '.join(f'{k} {v}' for k, v in kinds.items())}) in {folder}")
-    # The machine drifts over minutes (by a third, at times): bare trafilatura runs before and after
-    # every load, each load is measured against the mean of the two runs around it, and rounds
-    # alternate the order of the loads. Worker counts are compared through those ratios, so drift
-    # between two loads cancels; the figure is the median over rounds.
-    bares = [bare(folder)]
+    print(f"every side of a round runs in turns of {args.slice:g} s, one side at a time")
+    bare_rates: list[float] = []
+    scaling: list[float] = []
     rates: dict[int, list[float]] = {n: [] for n in counts}
     to_bare: dict[int, list[float]] = {n: [] for n in counts}
-    cpu: dict[int, list[float]] = {n: [] for n in counts}  # ms of CPU per page, all cores
+    to_first: dict[int, list[float]] = {n: [] for n in counts}
     writer: dict[int, list[float]] = {n: [] for n in counts}  # ms per page, the loading process
     cleaning: dict[int, list[float]] = {n: [] for n in counts}  # ms per page, all workers
     peaks: dict[int, list[float]] = {n: [0.0, 0.0] for n in counts}
-    decided: dict[int, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]] = {}
+    decided: dict[int, Decided] = {}
     same = True
-    with tempfile.TemporaryDirectory(prefix="bench-load-db-") as tmp:
+    runner = [sys.executable, str(Path(__file__).resolve()), "--bare-run", str(folder)]
+    with tempfile.TemporaryDirectory(prefix="bench-load-db-") as name:
+        tmp = Path(name)
         for r in range(args.rounds):
-            for n in counts if r % 2 == 0 else counts[::-1]:
-                db = Path(tmp) / f"r{r}n{n}.db"
-                rate, peak, cpu_ms, roles = load(folder, db, n)
-                cpu[n].append(cpu_ms)
+            loads = {n: Load(folder, tmp / f"r{r}n{n}.db", n, tmp) for n in counts}
+            bare = Side("trafilatura", [*runner, "1"], tmp, gated=True)
+            sides: list[Side] = [bare, *(loads[n] for n in counts)]
+            wide_bare = None
+            if args.scaling and wide > 1:
+                wide_bare = Side(f"trafilatura x{wide}", [*runner, str(wide)], tmp, gated=True)
+                sides.append(wide_bare)
+            interleave(sides if r % 2 == 0 else sides[::-1], args.slice)
+            bare_rates.append(count / bare.active)
+            line = [f"round {r + 1}: trafilatura {bare_rates[-1]:.1f} pages/s"]
+            if wide_bare is not None:
+                scaling.append(count / wide_bare.active / bare_rates[-1])
+                line.append(f"in {wide} processes at once {scaling[-1]:.2f}x one")
+            for n in counts:
+                side = loads[n]
+                rates[n].append(count / side.active)
+                to_bare[n].append(rates[n][-1] / bare_rates[-1])
+                to_first[n].append(rates[n][-1] / rates[first][-1])
+                roles = side.roles(count)
                 writer[n].append(roles["writer"])
                 cleaning[n].append(roles["workers"])
-                bares.append(bare(folder))
-                rates[n].append(rate)
-                to_bare[n].append(rate / ((bares[-2] + bares[-1]) / 2))
-                peaks[n] = [max(peaks[n][0], peak[0]), max(peaks[n][1], peak[1])]
-                result = outcome(db)
+                peaks[n] = [max(peaks[n][0], side.peak[0]), max(peaks[n][1], side.peak[1])]
+                result = outcome(side.db)
                 same = same and decided.setdefault(n, result) == result
-                db.unlink()
-                print(f"round {r + 1}: --workers {n} {rate:.1f} pages/s ({1000 / rate:.1f} ms a page, "
-                      f"{cpu_ms:.1f} ms of CPU a page: writer {roles['writer']:.1f}, workers "
-                      f"{roles['workers']:.1f}), bare {bares[-2]:.1f} "
-                      f"before and {bares[-1]:.1f} after: {to_bare[n][-1]:.3f}x", flush=True)  # fmt: skip
-    baselines = [(a + b) / 2 for a, b in itertools.pairwise(bares)]
-    to_first = {n: [x / y for x, y in zip(to_bare[n], to_bare[first], strict=True)] for n in counts}
+                side.db.unlink()
+                line.append(
+                    f"--workers {n} {rates[n][-1]:.1f} pages/s = {to_bare[n][-1]:.3f}x trafilatura, "
+                    f"{to_first[n][-1]:.3f}x --workers {first} (CPU a page: writer "
+                    f"{roles['writer']:.1f} ms, workers {roles['workers']:.1f} ms)"
+                )
+            print("; ".join(line), flush=True)
     print(
-        f"trafilatura (bare, in-process): {_median(baselines):6.1f} pages/s "
-        f"(median of the means around each load; runs {', '.join(f'{b:.1f}' for b in bares)})"
+        f"trafilatura (bare): {_median(bare_rates):6.1f} pages/s "
+        f"(median of rounds {', '.join(f'{b:.1f}' for b in bare_rates)})"
     )
     for n in counts:
         pss, anon = peaks[n]
@@ -319,11 +412,13 @@ def main() -> None:
             f"{len(decided[n][1])} duplicates, peak PSS {pss:.0f} MB (anonymous {anon:.0f} MB)"
         )
     same = same and all(decided[n] == decided[first] for n in counts)
+    timeouts = sum(len(decided[n][2]) for n in counts)
     print(f"identical results for every worker count and round: {same}")
-    summary = {
+    summary: dict[str, object] = {
         "pages": args.pages,
         "rounds": args.rounds,
-        "trafilatura_pages_s": round(_median(baselines), 1),
+        "method": f"interleaved, turns of {args.slice:g} s",
+        "trafilatura_pages_s": round(_median(bare_rates), 1),
         "load": {
             str(n): {
                 "pages_s": round(_median(rates[n]), 1),
@@ -331,7 +426,7 @@ def main() -> None:
                 "ratio_to_first": round(_median(to_first[n]), 3),
                 "rounds_to_trafilatura": [round(x, 3) for x in to_bare[n]],
                 "rounds_to_first": [round(x, 3) for x in to_first[n]],
-                "cpu_ms_per_page": round(_median(cpu[n]), 1),
+                "cpu_ms_per_page": round(_median(writer[n]) + _median(cleaning[n]), 1),
                 "writer_cpu_ms_per_page": round(_median(writer[n]), 2),
                 "workers_cpu_ms_per_page": round(_median(cleaning[n]), 2),
                 "peak_pss_mb": round(peaks[n][0]),
@@ -341,38 +436,40 @@ def main() -> None:
         },
         "identical": same,
     }
+    loads_summary = summary["load"]
+    assert isinstance(loads_summary, dict)
     for n in counts[1:]:
         print(
             f"--workers {n} / --workers {first}: {_median(to_first[n]):.2f}x (rounds "
-            f"{', '.join(f'{x:.2f}' for x in to_first[n])}; raw pages/s "
-            f"{_median(rates[n]) / _median(rates[first]):.2f}x)"
+            f"{', '.join(f'{x:.2f}' for x in to_first[n])})"
         )
         if first == 1:
             # One worker cleans a page in about its CPU time (the writer has its own core); n
             # workers and the writer share n cores, so a page costs at least their CPU / n.
             one, together = _median(cleaning[1]), _median(cleaning[n]) + _median(writer[n])
             bound = n * one / together if together else 0.0
-            summary["load"][str(n)]["ceiling_to_first"] = round(bound, 2)
+            loads_summary[str(n)]["ceiling_to_first"] = round(bound, 2)
             print(
                 f"  ceiling from CPU time: one worker {one:.1f} ms a page; {n} workers "
                 f"{_median(cleaning[n]):.1f} + writer {_median(writer[n]):.1f} ms a page on {n} "
                 f"cores: at most {bound:.2f}x"
             )
-    if args.scaling and max(counts) > 1:
-        # bare in one process around the parallel run, so that drift cancels as for the loads
-        k = max(counts)
-        together = bare_parallel(folder, k)
-        bares.append(bare(folder))
-        scaling = together / ((bares[-2] + bares[-1]) / 2)
-        summary["machine_scaling"] = {"processes": k, "ratio": round(scaling, 3)}
+    if scaling:
+        summary["machine_scaling"] = {
+            "processes": wide,
+            "ratio": round(_median(scaling), 3),
+            "rounds": [round(x, 3) for x in scaling],
+        }
         print(
-            f"this machine: bare trafilatura in {k} processes at once {together:.1f} pages/s, "
-            f"{scaling:.2f}x one process ({bares[-2]:.1f} before, {bares[-1]:.1f} after): the "
-            f"ceiling for --workers {k} / --workers 1 before any writer's share"
+            f"this machine: bare trafilatura in {wide} processes at once {_median(scaling):.2f}x "
+            f"one process (rounds {', '.join(f'{x:.2f}' for x in scaling)}): the ceiling for "
+            f"--workers {wide} / --workers 1 before any writer's share"
         )
     print("RESULT " + json.dumps(summary))
     if not same:
         sys.exit("results differ between worker counts or rounds")
+    if timeouts:
+        sys.exit(f"{timeouts} pages timed out: the turns must not push a page past its deadline")
 
 
 if __name__ == "__main__":

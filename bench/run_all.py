@@ -110,7 +110,7 @@ def main() -> None:
         "--load-rounds",
         type=int,
         default=1,
-        help="rounds of the end-to-end load (each about 19 minutes at full scale); ratios are medians",
+        help="rounds of the end-to-end load (each about 14 minutes at full scale); ratios are medians",
     )
     args = parser.parse_args()
     corpus = str(args.corpus)
@@ -139,17 +139,21 @@ def main() -> None:
         ("crawl: pages/s", cr["crawl_pages_s"], cr["load_pages_s"], cr["ratio_crawl_to_load"], None,
          "baseline: `crawler load` of the same pages"),
         (f"load --workers 1, {ld['pages']} pages, pages/s", one["pages_s"], ld["trafilatura_pages_s"],
-         one["ratio_to_trafilatura"], 0.85, f"median of {ld['rounds']} round(s); peak PSS {one['peak_pss_mb']} MB, anonymous {one['peak_anon_mb']} MB"),
+         one["ratio_to_trafilatura"], 0.85, f"median of {ld['rounds']} interleaved round(s); peak PSS {one['peak_pss_mb']} MB, anonymous {one['peak_anon_mb']} MB"),
     ]  # fmt: skip
     if two:
         note = (
-            f"baseline: --workers 1; median of {ld['rounds']} round(s); peak PSS {two['peak_pss_mb']} MB, "
+            f"baseline: --workers 1, interleaved; median of {ld['rounds']} round(s); peak PSS {two['peak_pss_mb']} MB, "
             f"anonymous {two['peak_anon_mb']} MB"
         )
         if "ceiling_to_first" in two:  # the most the writer's share leaves (bench/load.py)
             note += f"; ceiling from CPU time {two['ceiling_to_first']:.2f}x"
         if scaling := ld.get("machine_scaling"):  # what the machine gives perfectly parallel work
-            note += f"; bare trafilatura in {scaling['processes']} processes at once: {scaling['ratio']:.2f}x one"
+            note += (
+                f"; bare trafilatura in {scaling['processes']} processes at once: "
+                f"{scaling['ratio']:.2f}x one, so --workers 2 gets "
+                f"{two['ratio_to_first'] / scaling['ratio']:.2f} of what the machine gives"
+            )
         rows.append(
             (f"load --workers 2, {ld['pages']} pages, pages/s", two["pages_s"], one["pages_s"],
              two["ratio_to_first"], 1.7, note)
