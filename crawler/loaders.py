@@ -50,7 +50,7 @@ NOT_REGULAR_FILE = "not_regular_file"
 OUTSIDE_ROOT = "outside_root"
 UNREADABLE = "unreadable"
 UNSUPPORTED_TYPE = "unsupported_type"
-STORE_BATCH = 256  # inputs per store transaction, at most
+STORE_BATCH = settings.CRAWLER_STORE_BATCH  # inputs per store transaction, at most
 STORE_BATCH_SECONDS = 0.5  # and no finished input waits longer than this for its transaction
 # Inputs read and not yet committed, per worker: about 0.3 s of cleaning, more than a batch's commit
 # takes, so the workers never wait for the writer.

@@ -6,7 +6,10 @@ reason) whatever did not become a new article.
 
 A page is queued for the cleaning workers and awaited through its future, so the event loop goes
 on downloading while it is cleaned; admitting a page and storing it happen on the event loop's
-thread, the one thread that touches the database.
+thread, the one thread that touches the database. Pages are stored by group commit: the pages whose
+cleaning ends within GATHER_SECONDS of a first one share its transaction (at most
+CRAWLER_STORE_BATCH of them), so a fast crawl writes in batches while a slow one still stores each
+page as soon as it is cleaned.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from cleaners.fingerprint import canonical_url
 from cleaners.worker import CleanerPool, default_workers
 from crawler import failpoints
 from crawler.config import dedup_config, default_options, load_sources, worker_memory_limit
-from crawler.core import Ingest
+from crawler.core import Ingest, Prepared
 from crawler.items import RawPage, utcnow_iso
 from crawler.middlewares import DATABASE_ERROR, database_failed
 from crawler.report import RunReport
@@ -42,6 +45,9 @@ from db.store import Outcome
 
 log = logging.getLogger(__name__)
 DROPPED = "dropped"
+# How long the first cleaned page of a transaction waits for others to join it. Short: a page's
+# response is held (and counts against Scrapy's scraper memory) until its item is stored.
+GATHER_SECONDS = 0.05
 
 
 class Duplicate(DropItem):
@@ -106,6 +112,10 @@ class StorePipeline:
         self.workers = settings.getint("CRAWLER_WORKERS") or default_workers()
         self.pool: CleanerPool | None = None
         self.lock = contextlib.ExitStack()  # the source's run lock, held from open to close
+        self.batch_size = max(1, settings.getint("CRAWLER_STORE_BATCH", 256))
+        # cleaned pages waiting for their transaction, each with the future its item awaits
+        self.batch: list[tuple[RawPage, Prepared, asyncio.Future[list[Outcome]]]] = []
+        self.flush_timer: asyncio.TimerHandle | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -190,10 +200,43 @@ class StorePipeline:
             waiting.exception()  # read here (asyncio logs unread ones); `prepared` maps it
         prepared = ingest.prepared(item, cleaning)  # the worker computed the fingerprints
         failpoints.hit("after_extract")
-        outcomes = ingest.commit(item, prepared)
+        outcomes = await self._commit(item, prepared)
         if (item.etag or item.last_modified) and any(o.article_id is not None for o in outcomes):
             remember_validators(ingest.db, item)  # a cache for the next revisit, kept for articles
         return outcomes
+
+    async def _commit(self, item: RawPage, prepared: Prepared) -> list[Outcome]:
+        """Store the cleaned page in the next group commit and wait for its outcomes. The group's
+        order is the order its pages finished cleaning, as when each was stored on its own."""
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[list[Outcome]] = loop.create_future()
+        self.batch.append((item, prepared, stored))
+        if len(self.batch) >= self.batch_size:
+            self._flush()
+        elif self.flush_timer is None:
+            self.flush_timer = loop.call_later(GATHER_SECONDS, self._flush)
+        return await stored
+
+    def _flush(self) -> None:
+        """Store the waiting pages in one transaction and hand each its outcomes (or the error,
+        when the transaction failed: then none of them is stored)."""
+        if self.flush_timer is not None:
+            self.flush_timer.cancel()
+            self.flush_timer = None
+        batch, self.batch = self.batch, []
+        if not batch or self.ingest is None:
+            return
+        try:
+            results = self.ingest.commit_many([(page, prepared) for page, prepared, _ in batch])
+        except Exception as exc:
+            for _page, _prepared, stored in batch:
+                if not stored.done():  # not if its item was cancelled meanwhile
+                    stored.set_exception(exc)
+            return
+        log.debug("stored %d page(s) in one transaction", len(batch))
+        for (_page, _prepared, stored), outcomes in zip(batch, results, strict=True):
+            if not stored.done():
+                stored.set_result(outcomes)
 
     def _not_modified(self, item: RawPage) -> list[Outcome]:
         """A 304 to our validators: unchanged, not cleaned; the revisit clock restarts."""
@@ -247,6 +290,7 @@ class StorePipeline:
                 return
             if self.pool is not None:
                 self.pool.close()
+            self._flush()  # normally nothing waits by now: every item has been stored
             report = self.ingest.report
             stats = self.crawler.stats
             if stats is not None:

@@ -16,6 +16,7 @@ CRAWLER_EXTRACT_TIMEOUT = (
 )
 CRAWLER_WORKER_MEMORY_MB = 4096  # address-space cap of each cleaning worker; 0 = no cap
 CRAWLER_WORKERS = 0  # cleaning worker processes (pages cleaned at once); 0 = one per core
+CRAWLER_STORE_BATCH = 256  # inputs per store transaction, at most; 1 = each input on its own
 
 DEDUP_ENABLED = True  # near-duplicate detection; exact dedup (URL, content hash) is always on
 DEDUP_NUM_PERM = 128

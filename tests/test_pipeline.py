@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -31,13 +32,14 @@ def page(url: str, body: str = HTML) -> RawPage:
     )
 
 
-def _pipeline(db: Path, tmp_path: Path, workers: int = 0) -> StorePipeline:
+def _pipeline(db: Path, tmp_path: Path, workers: int = 0, batch: int = 256) -> StorePipeline:
     crawler = get_crawler(
         Spider,
         {
             "CRAWLER_DB": str(db),
             "CRAWLER_SOURCES_FILE": str(tmp_path / "none.toml"),
             "CRAWLER_WORKERS": workers,
+            "CRAWLER_STORE_BATCH": batch,
         },
     )
     crawler.spider = Spider(name="harbour")
@@ -172,3 +174,86 @@ def test_with_several_workers_copies_in_flight_are_still_stored_once(tmp_path: P
     assert sum(isinstance(r, Duplicate) for r in results) == 5
     assert query(db, "SELECT count(*) FROM articles") == [(1,)]
     check_ledger(db)
+
+
+def _distinct(n: int) -> list[RawPage]:
+    """n pages with texts far apart (no near-duplicates)."""
+    words = ["harbour", "ferry", "council", "budget", "school", "rail", "market", "storm"]
+    pages = []
+    for i in range(n):
+        text = " ".join(
+            f"{words[(i + k) % 8]}{(k * 7919 + i * 104729) % 100003}" for k in range(60)
+        )
+        body = f"<html><body><article><h1>Story {i}</h1><p>{text}.</p></article></body></html>"
+        pages.append(page(f"https://news.example/story/{i}", body))
+    return pages
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("batch", [256, 2, 1])
+def test_pages_cleaned_together_are_stored_by_group_commit(
+    tmp_path: Path, batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages whose cleaning ends together share a store transaction (at most CRAWLER_STORE_BATCH
+    of them); each item still gets its own outcome, and the ledger is whole."""
+    db = tmp_path / "web.db"
+    pipeline = _pipeline(db, tmp_path, workers=2, batch=batch)
+    assert pipeline.ingest is not None
+    transactions: list[int] = []
+    commit_many = pipeline.ingest.commit_many
+
+    def counted(group: list[Any]) -> list[Any]:
+        transactions.append(len(group))
+        return commit_many(group)
+
+    monkeypatch.setattr(pipeline.ingest, "commit_many", counted)
+    # a wide window, so that a slow machine cannot finish the pages too far apart to group
+    monkeypatch.setattr("crawler.pipelines.GATHER_SECONDS", 1.0)
+    items = _distinct(6)
+
+    async def together() -> list[Any]:
+        return await asyncio.gather(*(pipeline.process_item(i) for i in items))
+
+    results = asyncio.run(together())
+    _close(pipeline)
+    assert results == items  # every page stored, each item passed on
+    assert sum(transactions) == 6 and max(transactions) <= batch
+    assert len(transactions) == {1: 6, 2: 3}.get(batch, len(transactions))
+    if batch == 256:
+        assert len(transactions) < 6  # pages shared a transaction
+    assert query(db, "SELECT count(*) FROM articles") == [(6,)]
+    check_ledger(db)
+
+
+@pytest.mark.timeout(60)
+def test_a_failed_group_commit_fails_every_page_in_it_and_stops_the_crawl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from crawler.pipelines import FailedPage
+
+    db = tmp_path / "web.db"
+    pipeline = _pipeline(db, tmp_path, workers=2)
+    assert pipeline.ingest is not None
+
+    def full(group: list[Any]) -> list[Any]:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(pipeline.ingest, "commit_many", full)
+    # this harness runs no engine: one with no open spider, so there is nothing to close
+    pipeline.crawler.engine = SimpleNamespace(spider=None)  # type: ignore[assignment]
+    items = _distinct(3)
+
+    async def together() -> list[Any]:
+        return await asyncio.gather(
+            *(pipeline.process_item(i) for i in items), return_exceptions=True
+        )
+
+    results = asyncio.run(together())
+    assert all(isinstance(r, FailedPage) for r in results), results
+    assert getattr(pipeline.crawler, "fatal", None)  # the crawl stops, and says why
+    monkeypatch.undo()
+    _close(pipeline)
+    assert query(db, "SELECT count(*) FROM articles") == [(0,)]
+    assert query(db, "SELECT status FROM runs") == [("failed",)]
