@@ -8,6 +8,7 @@ are explicit (`BEGIN IMMEDIATE` through `write_transaction`), never implicit.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,7 +56,7 @@ def connect(
             Path(target).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode=WAL")
+        _wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: the band index stays hot at scale
@@ -72,6 +73,21 @@ def connect(
             conn.close()
             raise DatabaseError(f"cannot prepare database {target}: {exc}") from None
     return db
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting as long as the busy timeout for other connections. Switching needs an
+    exclusive lock, and SQLite answers "database is locked" at once, without its busy handler, when
+    another process holds a write lock meanwhile (processes creating one new database together)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 @contextmanager

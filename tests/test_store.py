@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -181,12 +182,36 @@ def test_processes_creating_one_new_database_at_once_all_succeed(tmp_path: Path)
         )
         for _ in range(6)
     ]
-    for proc in procs:
-        out, err = proc.communicate(timeout=60)
+    results = [(proc, *proc.communicate(timeout=60)) for proc in procs]  # every one ends first
+    for proc, out, err in results:
         assert proc.returncode == 0, err
         assert out.strip() == str(SCHEMA_VERSION)  # every migration, each applied once
     assert query(db, "SELECT count(*) FROM _sqlite_migrations") == [(SCHEMA_VERSION,)]
     assert len(query(db, "SELECT key FROM meta WHERE key LIKE 'dedup.%'")) == 10
+
+
+@pytest.mark.timeout(30)
+def test_opening_waits_for_a_writer_before_switching_to_wal(tmp_path: Path) -> None:
+    """SQLite refuses the switch to WAL at once, without its busy handler, while another connection
+    holds a write lock (as when several processes create one new database together); `connect`
+    waits for the lock instead of failing."""
+    from db.connect import connect
+
+    path = tmp_path / "new.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other(x)")
+    writer.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, writer.execute, ["COMMIT"])
+    started = time.monotonic()
+    release.start()
+    try:
+        db = connect(path)
+    finally:
+        release.join()
+        writer.close()
+    assert time.monotonic() - started >= 0.25  # it waited for the commit
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
 
 
 @pytest.mark.parametrize("version", [1, 2])
