@@ -122,7 +122,8 @@ def bare_run(folder: Path, processes: int) -> None:
 
     files = sorted(folder.glob("*.html"))
     print("ready", flush=True)
-    sys.stdin.readline()
+    if sys.stdin.readline().strip() != "go":  # the harness ended before this side's turn
+        return
     if processes == 1:
         for path in files:
             _bare_one(path)
@@ -150,6 +151,7 @@ class Side:
         self.slices = 0
         self.log = tmp / f"{name.replace(' ', '-')}.log"
         self.on_start: list[threading.Thread] = []
+        self.running = threading.Event()  # set during the side's turns
 
     def prepare(self) -> None:
         """A gated side starts now, imports, and waits (using no CPU) for its first slice."""
@@ -160,16 +162,18 @@ class Side:
                 sys.exit(f"{self.name} did not start: {self.log.read_text()[-2000:]}")
 
     def _popen(self, **pipes: object) -> subprocess.Popen[str]:
-        defaults: dict[str, object] = {"stdout": self.log.open("w")}
-        with self.log.open("a") as err:
+        # A process group of its own, in the harness's session: should the harness die without
+        # its cleanup, the kernel wakes and hangs up a stopped group that is left orphaned.
+        with self.log.open("w") as log:
             return subprocess.Popen(  # type: ignore[call-overload]
-                self.argv, cwd=ROOT, text=True, start_new_session=True, stderr=err,
-                **{**defaults, **pipes},
+                self.argv, cwd=ROOT, text=True, process_group=0, stderr=log,
+                **{"stdout": log, **pipes},
             )  # fmt: skip
 
     def run_slice(self, seconds: float) -> bool:
         """Let the side run for `seconds` (less if it ends); True once it has ended."""
         started = time.perf_counter()
+        self.running.set()
         if self.proc is None:
             self.proc = self._popen()
             for thread in self.on_start:
@@ -187,6 +191,7 @@ class Side:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGSTOP)
         self.active += time.perf_counter() - started
+        self.running.clear()
         if self.proc.poll() is None:
             return False
         if self.proc.returncode not in (0, 3):
@@ -194,7 +199,8 @@ class Side:
         return True
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        """Whatever is left of the group (also what a stop caught as its process exited)."""
+        if self.proc is not None:
             with contextlib.suppress(OSError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
@@ -203,10 +209,10 @@ class Side:
 def interleave(sides: list[Side], seconds: float) -> None:
     """Run every side to its end, in turns of `seconds`, one at a time: drift of the machine over
     more than a few turns hits every side alike."""
-    for side in sides:
-        side.prepare()
     live = list(sides)
     try:
+        for side in sides:
+            side.prepare()
         while live:
             for side in list(live):
                 if side.run_slice(seconds):
@@ -274,6 +280,8 @@ class Load(Side):
         proc = self.proc
         assert proc is not None
         while proc.poll() is None:
+            if not self.running.wait(0.2):  # not while stopped: its CPU would be another side's
+                continue
             self.peak[0] = max(self.peak[0], _pss_mb(proc.pid))
             self.peak[1] = max(self.peak[1], _pss_mb(proc.pid, "Pss_Anon"))
             self.servers.update(

@@ -78,14 +78,18 @@ _DROPS = {
 }
 
 
-def remember_validators(db: Database, page: RawPage) -> None:
-    """Keep the page's ETag / Last-Modified for the next crawl's conditional request."""
+def remember_validators(db: Database, pages: list[RawPage]) -> None:
+    """Keep the pages' ETag / Last-Modified for the next crawl's conditional requests (one
+    transaction for all)."""
+    if not pages:
+        return
+    now = utcnow_iso()
     with write_transaction(db):
-        db.execute(
+        db.conn.executemany(
             """INSERT INTO http_validators(url, etag, last_modified, fetched_at) VALUES (?, ?, ?, ?)
                ON CONFLICT(url) DO UPDATE SET etag = excluded.etag,
                    last_modified = excluded.last_modified, fetched_at = excluded.fetched_at""",
-            [canonical_url(page.url), page.etag, page.last_modified, utcnow_iso()],
+            [(canonical_url(p.url), p.etag, p.last_modified, now) for p in pages],
         )
 
 
@@ -116,6 +120,7 @@ class StorePipeline:
         # cleaned pages waiting for their transaction, each with the future its item awaits
         self.batch: list[tuple[RawPage, Prepared, asyncio.Future[list[Outcome]]]] = []
         self.flush_timer: asyncio.TimerHandle | None = None
+        self.flush_loop: asyncio.AbstractEventLoop | None = None  # the loop the timer runs on
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -200,10 +205,7 @@ class StorePipeline:
             waiting.exception()  # read here (asyncio logs unread ones); `prepared` maps it
         prepared = ingest.prepared(item, cleaning)  # the worker computed the fingerprints
         failpoints.hit("after_extract")
-        outcomes = await self._commit(item, prepared)
-        if (item.etag or item.last_modified) and any(o.article_id is not None for o in outcomes):
-            remember_validators(ingest.db, item)  # a cache for the next revisit, kept for articles
-        return outcomes
+        return await self._commit(item, prepared)
 
     async def _commit(self, item: RawPage, prepared: Prepared) -> list[Outcome]:
         """Store the cleaned page in the next group commit and wait for its outcomes. The group's
@@ -211,32 +213,48 @@ class StorePipeline:
         loop = asyncio.get_running_loop()
         stored: asyncio.Future[list[Outcome]] = loop.create_future()
         self.batch.append((item, prepared, stored))
+        if self.flush_timer is not None and self.flush_loop is not loop:  # a loop that has ended
+            self.flush_timer.cancel()
+            self.flush_timer = None
         if len(self.batch) >= self.batch_size:
             self._flush()
         elif self.flush_timer is None:
-            self.flush_timer = loop.call_later(GATHER_SECONDS, self._flush)
+            self.flush_timer, self.flush_loop = loop.call_later(GATHER_SECONDS, self._flush), loop
         return await stored
 
-    def _flush(self) -> None:
-        """Store the waiting pages in one transaction and hand each its outcomes (or the error,
-        when the transaction failed: then none of them is stored)."""
+    def _flush(self) -> Exception | None:
+        """Store the waiting pages in one transaction and hand each its outcomes, or the error
+        when the transaction failed (then none of them is stored; the error is also returned).
+        The HTTP validators of the stored pages follow in one more transaction (a cache for the
+        next revisit)."""
         if self.flush_timer is not None:
             self.flush_timer.cancel()
             self.flush_timer = None
         batch, self.batch = self.batch, []
         if not batch or self.ingest is None:
-            return
+            return None
+        waiting = [stored for _page, _prepared, stored in batch]
         try:
             results = self.ingest.commit_many([(page, prepared) for page, prepared, _ in batch])
+            log.debug("stored %d page(s) in one transaction", len(batch))
+            remember_validators(
+                self.ingest.db,
+                [
+                    page
+                    for (page, _prepared, _stored), outcomes in zip(batch, results, strict=True)
+                    if (page.etag or page.last_modified)
+                    and any(o.article_id is not None for o in outcomes)
+                ],
+            )
         except Exception as exc:
-            for _page, _prepared, stored in batch:
-                if not stored.done():  # not if its item was cancelled meanwhile
+            for stored in waiting:
+                if not (stored.done() or stored.get_loop().is_closed()):  # not if cancelled
                     stored.set_exception(exc)
-            return
-        log.debug("stored %d page(s) in one transaction", len(batch))
-        for (_page, _prepared, stored), outcomes in zip(batch, results, strict=True):
-            if not stored.done():
+            return exc
+        for stored, outcomes in zip(waiting, results, strict=True):
+            if not (stored.done() or stored.get_loop().is_closed()):
                 stored.set_result(outcomes)
+        return None
 
     def _not_modified(self, item: RawPage) -> list[Outcome]:
         """A 304 to our validators: unchanged, not cleaned; the revisit clock restarts."""
@@ -290,7 +308,12 @@ class StorePipeline:
                 return
             if self.pool is not None:
                 self.pool.close()
-            self._flush()  # normally nothing waits by now: every item has been stored
+            failed = self._flush()  # normally nothing waits by now: every item has been stored
+            if isinstance(failed, sqlite3.Error):
+                if not getattr(self.crawler, "fatal", None):  # `crawler crawl` prints it
+                    self.crawler.fatal = describe_error(failed, self.db_path)  # type: ignore[attr-defined]
+                    log.error("%s", self.crawler.fatal)  # type: ignore[attr-defined]
+                status = "failed"
             report = self.ingest.report
             stats = self.crawler.stats
             if stats is not None:

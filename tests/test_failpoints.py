@@ -74,8 +74,9 @@ def test_a_crawl_killed_inside_a_store_transaction_is_finished_by_the_next_crawl
     tmp_path: Path, batched: bool
 ) -> None:
     """One page per transaction (`-s CRAWLER_STORE_BATCH=1`): killed in the second transaction,
-    the first page stays stored. By group commit, the pages cleaned together share a transaction:
-    the one in flight is lost whole. Either way the rerun stores every article once."""
+    the first page stays stored. By group commit, the kill comes after the second page written in
+    a transaction (the first group's second page, or the second group's first): the transaction in
+    flight is lost whole, never in part. Either way the rerun stores every article once."""
     db = tmp_path / "crawl-crash.db"
     with serve() as site:
         crawl = ("crawl", f"{site.base}/", "--allow-private", "127.0.0.1", "--db", str(db))

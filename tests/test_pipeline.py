@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -96,7 +97,9 @@ def test_pipeline_stores_and_drops_by_reason(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_pages_in_flight_together_are_stored_once(tmp_path: Path) -> None:
+def test_pages_in_flight_together_are_stored_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Cleaning runs off the event loop, so the same URL (or the same text) can be in flight twice
     at once: one is stored, the other is a repeat (or a duplicate), never stored twice. With one
     worker the first admitted wins; with several, the first whose cleaning finishes (a crawl's
@@ -104,6 +107,8 @@ def test_pages_in_flight_together_are_stored_once(tmp_path: Path) -> None:
     db = tmp_path / "web.db"
     pipeline = _pipeline(db, tmp_path, workers=1)
     url = "https://news.example/harbour/ferry"
+    # the copies are stored in one group commit: its order must be the order of their cleaning
+    monkeypatch.setattr("crawler.pipelines.GATHER_SECONDS", 1.0)
 
     async def together() -> list[Any]:
         items = [page(url), page(url), page("https://mirror.example/copy")]
@@ -207,9 +212,10 @@ def test_pages_cleaned_together_are_stored_by_group_commit(
         return commit_many(group)
 
     monkeypatch.setattr(pipeline.ingest, "commit_many", counted)
-    # a wide window, so that a slow machine cannot finish the pages too far apart to group
-    monkeypatch.setattr("crawler.pipelines.GATHER_SECONDS", 1.0)
-    items = _distinct(6)
+    # a wide window, so that a slow machine cannot finish the pages too far apart to group; with a
+    # small batch, flushes come from its size alone
+    monkeypatch.setattr("crawler.pipelines.GATHER_SECONDS", 1.0 if batch == 256 else 30.0)
+    items = [replace(i, etag=f'"v{n}"') for n, i in enumerate(_distinct(6))]
 
     async def together() -> list[Any]:
         return await asyncio.gather(*(pipeline.process_item(i) for i in items))
@@ -222,6 +228,8 @@ def test_pages_cleaned_together_are_stored_by_group_commit(
     if batch == 256:
         assert len(transactions) < 6  # pages shared a transaction
     assert query(db, "SELECT count(*) FROM articles") == [(6,)]
+    # the validators for the next revisit, kept for every stored page, one transaction per group
+    assert query(db, "SELECT count(*) FROM http_validators") == [(6,)]
     check_ledger(db)
 
 
