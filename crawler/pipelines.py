@@ -32,6 +32,7 @@ from cleaners.clean import CleanOptions
 from cleaners.fingerprint import canonical_url
 from cleaners.worker import CleanerPool, default_workers
 from crawler import failpoints
+from crawler import settings as project_settings
 from crawler.config import dedup_config, default_options, load_sources, worker_memory_limit
 from crawler.core import Ingest, Prepared
 from crawler.items import RawPage, utcnow_iso
@@ -116,11 +117,12 @@ class StorePipeline:
         self.workers = settings.getint("CRAWLER_WORKERS") or default_workers()
         self.pool: CleanerPool | None = None
         self.lock = contextlib.ExitStack()  # the source's run lock, held from open to close
-        self.batch_size = max(1, settings.getint("CRAWLER_STORE_BATCH", 256))
+        self.batch_size = max(
+            1, settings.getint("CRAWLER_STORE_BATCH", project_settings.CRAWLER_STORE_BATCH)
+        )
         # cleaned pages waiting for their transaction, each with the future its item awaits
         self.batch: list[tuple[RawPage, Prepared, asyncio.Future[list[Outcome]]]] = []
         self.flush_timer: asyncio.TimerHandle | None = None
-        self.flush_loop: asyncio.AbstractEventLoop | None = None  # the loop the timer runs on
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -213,47 +215,44 @@ class StorePipeline:
         loop = asyncio.get_running_loop()
         stored: asyncio.Future[list[Outcome]] = loop.create_future()
         self.batch.append((item, prepared, stored))
-        if self.flush_timer is not None and self.flush_loop is not loop:  # a loop that has ended
-            self.flush_timer.cancel()
-            self.flush_timer = None
         if len(self.batch) >= self.batch_size:
             self._flush()
         elif self.flush_timer is None:
-            self.flush_timer, self.flush_loop = loop.call_later(GATHER_SECONDS, self._flush), loop
+            self.flush_timer = loop.call_later(GATHER_SECONDS, self._flush)
         return await stored
 
     def _flush(self) -> Exception | None:
         """Store the waiting pages in one transaction and hand each its outcomes, or the error
         when the transaction failed (then none of them is stored; the error is also returned).
-        The HTTP validators of the stored pages follow in one more transaction (a cache for the
-        next revisit)."""
+        The HTTP validators of the stored pages follow in one more transaction: a cache for the
+        next revisit, whose failure stops the crawl but leaves the pages stored."""
         if self.flush_timer is not None:
             self.flush_timer.cancel()
             self.flush_timer = None
         batch, self.batch = self.batch, []
         if not batch or self.ingest is None:
             return None
-        waiting = [stored for _page, _prepared, stored in batch]
         try:
             results = self.ingest.commit_many([(page, prepared) for page, prepared, _ in batch])
-            log.debug("stored %d page(s) in one transaction", len(batch))
-            remember_validators(
-                self.ingest.db,
-                [
-                    page
-                    for (page, _prepared, _stored), outcomes in zip(batch, results, strict=True)
-                    if (page.etag or page.last_modified)
-                    and any(o.article_id is not None for o in outcomes)
-                ],
-            )
         except Exception as exc:
-            for stored in waiting:
-                if not (stored.done() or stored.get_loop().is_closed()):  # not if cancelled
+            for _page, _prepared, stored in batch:
+                if not stored.done():  # done: its item was cancelled meanwhile
                     stored.set_exception(exc)
             return exc
-        for stored, outcomes in zip(waiting, results, strict=True):
-            if not (stored.done() or stored.get_loop().is_closed()):
+        log.debug("stored %d page(s) in one transaction", len(batch))
+        for (_page, _prepared, stored), outcomes in zip(batch, results, strict=True):
+            if not stored.done():
                 stored.set_result(outcomes)
+        revisit = [
+            page
+            for (page, _prepared, _stored), outcomes in zip(batch, results, strict=True)
+            if (page.etag or page.last_modified) and any(o.article_id is not None for o in outcomes)
+        ]
+        try:
+            remember_validators(self.ingest.db, revisit)
+        except sqlite3.Error as exc:
+            database_failed(self.crawler, exc)
+            return exc
         return None
 
     def _not_modified(self, item: RawPage) -> list[Outcome]:

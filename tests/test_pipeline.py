@@ -265,3 +265,33 @@ def test_a_failed_group_commit_fails_every_page_in_it_and_stops_the_crawl(
     _close(pipeline)
     assert query(db, "SELECT count(*) FROM articles") == [(0,)]
     assert query(db, "SELECT status FROM runs") == [("failed",)]
+
+
+@pytest.mark.timeout(60)
+def test_validators_that_cannot_be_kept_stop_the_crawl_but_leave_the_pages_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ETag / Last-Modified cache is written after the group's transaction: if that write
+    fails, the pages are still stored (and reported so), and the crawl stops on the error."""
+    import sqlite3
+
+    db = tmp_path / "web.db"
+    pipeline = _pipeline(db, tmp_path, workers=2)
+
+    def full(*_args: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr("crawler.pipelines.remember_validators", full)
+    # this harness runs no engine: one with no open spider, so there is nothing to close
+    pipeline.crawler.engine = SimpleNamespace(spider=None)  # type: ignore[assignment]
+    items = [replace(i, etag=f'"v{n}"') for n, i in enumerate(_distinct(3))]
+
+    async def together() -> list[Any]:
+        return await asyncio.gather(*(pipeline.process_item(i) for i in items))
+
+    assert asyncio.run(together()) == items
+    assert getattr(pipeline.crawler, "fatal", None)
+    _close(pipeline)
+    assert query(db, "SELECT count(*) FROM articles") == [(3,)]
+    assert query(db, "SELECT status FROM runs") == [("failed",)]
+    check_ledger(db)
