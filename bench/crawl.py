@@ -16,6 +16,7 @@ import argparse
 import json
 import random
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -93,6 +94,16 @@ def crawler(*args: str) -> tuple[float, list[float]]:
     return elapsed, [s for s in samples if s > 0]
 
 
+def _commits(db: Path) -> int:
+    """Store transactions of the database's last run (from its report)."""
+    conn = sqlite3.connect(db)
+    try:
+        (report,) = conn.execute("SELECT report FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    return int(json.loads(report)["commits"])
+
+
 def quarters(samples: list[float]) -> str:
     """Peak memory in each quarter of the run: flat means the last is not above the second."""
     n = len(samples)
@@ -109,6 +120,12 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--store-batch",
+        type=int,
+        default=0,
+        help="pages per store transaction of the crawl, at most (CRAWLER_STORE_BATCH; 0: default)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -133,7 +150,8 @@ def main() -> int:
             "utf-8",
         )
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        ratios, loads, crawls = [], [], []
+        ratios, loads, crawls, transactions = [], [], [], []
+        batch = ("-s", f"CRAWLER_STORE_BATCH={args.store_batch}") if args.store_batch else ()
         try:
             for r in range(args.rounds):
                 for db in tmp.glob("*.db*"):
@@ -143,8 +161,9 @@ def main() -> int:
                         db.unlink()
                 load_s, load_mem = crawler("load", str(site / "news"), "--db", str(tmp / "l.db"))
                 crawl_s, crawl_mem = crawler(
-                    "crawl", "bench", "--sources", str(sources), "--db", str(tmp / "c.db")
+                    "crawl", "bench", "--sources", str(sources), "--db", str(tmp / "c.db"), *batch
                 )
+                transactions.append(_commits(tmp / "c.db"))
                 ratios.append(load_s / crawl_s)
                 loads.append(load_s)
                 crawls.append(crawl_s)
@@ -152,7 +171,8 @@ def main() -> int:
                 print(
                     f"round {r + 1}: load {n / load_s:6.1f} pages/s, crawl {n / crawl_s:6.1f} "
                     f"pages/s, ratio {load_s / crawl_s:.2f}x; crawl memory (PSS) by quarter "
-                    f"{quarters(crawl_mem)}, load peak {max(load_mem, default=0):.0f} MB",
+                    f"{quarters(crawl_mem)}, load peak {max(load_mem, default=0):.0f} MB; crawl "
+                    f"store transactions {transactions[-1]} ({n / transactions[-1]:.1f} pages each)",
                     flush=True,
                 )
         finally:
@@ -167,6 +187,7 @@ def main() -> int:
         "load_pages_s": round(n / statistics.median(loads), 1),
         "crawl_pages_s": round(n / statistics.median(crawls), 1),
         "ratio_crawl_to_load": round(statistics.median(ratios), 2),
+        "crawl_store_transactions": transactions,
     }
     print("RESULT " + json.dumps(summary))
     return 0

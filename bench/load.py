@@ -135,6 +135,41 @@ def bare_run(folder: Path, processes: int) -> None:
             pass
 
 
+# Iterations of the arithmetic side: about 4 s of one core on the project machine.
+ARITHMETIC = 50_000_000
+
+
+def arithmetic_run(processes: int) -> None:
+    """The arithmetic side (gated like the bare one): ARITHMETIC iterations of a pure-Python loop
+    that touches no memory to speak of, split across `processes` forked processes running at once.
+    Its scaling tells whether the machine's cores are real, apart from what they share."""
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        return
+    children = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:
+            _spin(ARITHMETIC // processes)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+
+
+def _spin(n: int) -> int:
+    x = 0
+    for i in range(n):
+        x += i * i
+    return x
+
+
+def _steal_share() -> tuple[int, int]:
+    """(steal, all) CPU ticks of the machine since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[7], sum(fields[:8])
+
+
 def _bare_one(path: Path) -> None:
     bare_extraction(path.read_bytes().decode("utf-8", "replace"), **BASELINE_OPTIONS)
 
@@ -150,7 +185,6 @@ class Side:
         self.active = 0.0
         self.slices = 0
         self.log = tmp / f"{name.replace(' ', '-')}.log"
-        self.on_start: list[threading.Thread] = []
         self.running = threading.Event()  # set during the side's turns
 
     def prepare(self) -> None:
@@ -176,8 +210,7 @@ class Side:
         self.running.set()
         if self.proc is None:
             self.proc = self._popen()
-            for thread in self.on_start:
-                thread.start()
+            self.started()
         elif self.gated and self.slices == 0:
             assert self.proc.stdin is not None
             self.proc.stdin.write("go\n")
@@ -197,6 +230,9 @@ class Side:
         if self.proc.returncode not in (0, 3):
             sys.exit(f"{self.name} failed ({self.proc.returncode}): {self.log.read_text()[-2000:]}")
         return True
+
+    def started(self) -> None:
+        """Called once the side's process has started (a hook)."""
 
     def kill(self) -> None:
         """Whatever is left of the group (also what a stop caught as its process exited)."""
@@ -270,11 +306,13 @@ class Load(Side):
         exe = Path(sys.executable).parent / "crawler"
         argv = [str(exe), "-q", "load", str(folder), "--db", str(db), "--workers", str(workers)]
         super().__init__(f"load --workers {workers}", argv, tmp)
-        self.db, self.workers = db, workers
+        self.db = db
         self.peak = [0.0, 0.0]
         self.used: dict[int, float] = {}  # pid -> CPU seconds when last seen
         self.servers: set[int] = set()
-        self.on_start.append(threading.Thread(target=self._sample, daemon=True))
+
+    def started(self) -> None:
+        threading.Thread(target=self._sample, daemon=True).start()
 
     def _sample(self) -> None:
         proc = self.proc
@@ -330,6 +368,21 @@ def outcome(db: Path) -> Decided:
     return articles, duplicates, timeouts
 
 
+def _unindexed(db: Path) -> Path:
+    """A new database at `db` whose articles are not put in the search index (its insert trigger
+    dropped), for the --without-index side."""
+    from db.connect import connect
+
+    connect(db).close()
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("DROP TRIGGER articles_ai")
+        conn.commit()
+    finally:
+        conn.close()
+    return db
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -337,6 +390,9 @@ def _median(values: list[float]) -> float:
 def main() -> None:
     if sys.argv[1:2] == ["--bare-run"]:  # a bare trafilatura side (see bare_run)
         bare_run(Path(sys.argv[2]), int(sys.argv[3]))
+        return
+    if sys.argv[1:2] == ["--arithmetic-run"]:  # see arithmetic_run
+        arithmetic_run(int(sys.argv[2]))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", type=Path)
@@ -354,6 +410,12 @@ def main() -> None:
         help="also measure bare trafilatura in as many processes at once as the largest worker "
         "count, against one process: the machine's own ceiling for parallel work",
     )
+    parser.add_argument(
+        "--without-index",
+        action="store_true",
+        help="also load with the largest worker count into a database whose search-index trigger "
+        "is dropped: what the index costs the writer",
+    )
     args = parser.parse_args()
     folder, kinds = replicate(args.corpus, args.pages)
     count = len(list(folder.glob("*.html")))
@@ -364,6 +426,9 @@ def main() -> None:
     print(f"every side of a round runs in turns of {args.slice:g} s, one side at a time")
     bare_rates: list[float] = []
     scaling: list[float] = []
+    arithmetic: list[float] = []  # the arithmetic side's speed-up in `wide` processes
+    steal: list[float] = []  # share of the machine's CPU time stolen by the host, per round
+    unindexed: dict[str, list[float]] = {"ratio": [], "writer": [], "indexed_writer": []}
     rates: dict[int, list[float]] = {n: [] for n in counts}
     to_bare: dict[int, list[float]] = {n: [] for n in counts}
     to_first: dict[int, list[float]] = {n: [] for n in counts}
@@ -372,23 +437,38 @@ def main() -> None:
     peaks: dict[int, list[float]] = {n: [0.0, 0.0] for n in counts}
     decided: dict[int, Decided] = {}
     same = True
-    runner = [sys.executable, str(Path(__file__).resolve()), "--bare-run", str(folder)]
+    me = [sys.executable, str(Path(__file__).resolve())]
+    runner = [*me, "--bare-run", str(folder)]
     with tempfile.TemporaryDirectory(prefix="bench-load-db-") as name:
         tmp = Path(name)
         for r in range(args.rounds):
             loads = {n: Load(folder, tmp / f"r{r}n{n}.db", n, tmp) for n in counts}
             bare = Side("trafilatura", [*runner, "1"], tmp, gated=True)
             sides: list[Side] = [bare, *(loads[n] for n in counts)]
-            wide_bare = None
+            wide_bare = spin = spin_wide = plain = None
             if args.scaling and wide > 1:
                 wide_bare = Side(f"trafilatura x{wide}", [*runner, str(wide)], tmp, gated=True)
-                sides.append(wide_bare)
+                spin = Side("arithmetic", [*me, "--arithmetic-run", "1"], tmp, gated=True)
+                spin_wide = Side(
+                    f"arithmetic x{wide}", [*me, "--arithmetic-run", str(wide)], tmp, gated=True
+                )
+                sides += [wide_bare, spin, spin_wide]
+            if args.without_index:
+                plain = Load(folder, _unindexed(tmp / f"r{r}plain.db"), wide, tmp)
+                sides.append(plain)
+            stolen, ticks = _steal_share()
             interleave(sides if r % 2 == 0 else sides[::-1], args.slice)
+            stolen_now, ticks_now = _steal_share()
+            steal.append((stolen_now - stolen) / max(1, ticks_now - ticks))
             bare_rates.append(count / bare.active)
             line = [f"round {r + 1}: trafilatura {bare_rates[-1]:.1f} pages/s"]
-            if wide_bare is not None:
+            if wide_bare is not None and spin is not None and spin_wide is not None:
                 scaling.append(count / wide_bare.active / bare_rates[-1])
-                line.append(f"in {wide} processes at once {scaling[-1]:.2f}x one")
+                arithmetic.append(spin.active / spin_wide.active)
+                line.append(
+                    f"in {wide} processes at once {scaling[-1]:.2f}x one (pure arithmetic "
+                    f"{arithmetic[-1]:.2f}x; CPU time stolen by the host {steal[-1]:.1%})"
+                )
             for n in counts:
                 side = loads[n]
                 rates[n].append(count / side.active)
@@ -405,6 +485,18 @@ def main() -> None:
                     f"--workers {n} {rates[n][-1]:.1f} pages/s = {to_bare[n][-1]:.3f}x trafilatura, "
                     f"{to_first[n][-1]:.3f}x --workers {first} (CPU a page: writer "
                     f"{roles['writer']:.1f} ms, workers {roles['workers']:.1f} ms)"
+                )
+            if plain is not None:
+                same = same and outcome(plain.db) == decided[wide]
+                without = plain.roles(count)["writer"]
+                unindexed["ratio"].append(loads[wide].active / plain.active)
+                unindexed["writer"].append(without)
+                unindexed["indexed_writer"].append(writer[wide][-1])
+                plain.db.unlink()
+                line.append(
+                    f"--workers {wide} without the search index {count / plain.active:.1f} "
+                    f"pages/s = {unindexed['ratio'][-1]:.3f}x with it (writer {without:.1f} ms a "
+                    "page)"
                 )
             print("; ".join(line), flush=True)
     print(
@@ -462,16 +554,33 @@ def main() -> None:
                 f"{_median(cleaning[n]):.1f} + writer {_median(writer[n]):.1f} ms a page on {n} "
                 f"cores: at most {bound:.2f}x"
             )
+    if unindexed["ratio"]:
+        with_index, without = _median(unindexed["indexed_writer"]), _median(unindexed["writer"])
+        summary["without_index"] = {
+            "workers": wide,
+            "speed_ratio": round(_median(unindexed["ratio"]), 3),
+            "writer_cpu_ms_per_page": round(without, 2),
+            "index_writer_cpu_ms_per_page": round(with_index - without, 2),
+        }
+        print(
+            f"the search index costs the writer {with_index - without:.1f} ms of CPU a page "
+            f"(writer {with_index:.1f} ms with it, {without:.1f} without, --workers {wide}); "
+            f"without it the load runs {_median(unindexed['ratio']):.2f}x as fast"
+        )
     if scaling:
         summary["machine_scaling"] = {
             "processes": wide,
             "ratio": round(_median(scaling), 3),
             "rounds": [round(x, 3) for x in scaling],
+            "arithmetic": round(_median(arithmetic), 3),
+            "steal": round(max(steal), 4),
         }
         print(
             f"this machine: bare trafilatura in {wide} processes at once {_median(scaling):.2f}x "
             f"one process (rounds {', '.join(f'{x:.2f}' for x in scaling)}): the ceiling for "
-            f"--workers {wide} / --workers 1 before any writer's share"
+            f"--workers {wide} / --workers 1 before any writer's share; pure arithmetic "
+            f"{_median(arithmetic):.2f}x, CPU time stolen by the host at most {max(steal):.1%} "
+            "of a round"
         )
     print("RESULT " + json.dumps(summary))
     if not same:

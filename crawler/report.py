@@ -49,7 +49,8 @@ class RunReport:
     fetched: int | None = None  # crawls: HTTP responses received (robots.txt, sitemaps included)
     coverage: dict[str, float] = field(default_factory=dict)  # share of stored articles with it
     found_before: int | None = None  # articles found by this source's last finished run
-    commit_ms: list[float] = field(default_factory=list)  # store transactions (a sample)
+    commits: int = 0  # store transactions
+    commit_ms: list[float] = field(default_factory=list)  # their durations (a sample)
     _shown: float = field(default_factory=time.monotonic)  # when progress was last shown
     _on_screen: bool = False  # a status line is on the terminal
     started: float = field(default_factory=time.monotonic)
@@ -96,10 +97,11 @@ class RunReport:
     def timed_commit(self, started: float) -> None:
         """Record how long one unit of work took to store (kept: a bounded, even sample)."""
         elapsed = (time.perf_counter() - started) * 1000
+        self.commits += 1
         if len(self.commit_ms) < COMMIT_SAMPLE:
             self.commit_ms.append(elapsed)
         else:  # reservoir sampling keeps an even sample of any number of commits
-            slot = random.randrange(self.inputs or 1)
+            slot = random.randrange(self.commits)
             if slot < COMMIT_SAMPLE:
                 self.commit_ms[slot] = elapsed
 
@@ -167,6 +169,7 @@ class RunReport:
             "skipped": dict(sorted(self.skipped.items())),
             "exact_only": self.exact_only,
             "fetched": self.fetched,
+            "commits": self.commits,
             "commit_ms": self.commit_percentiles(),
             "coverage": self.coverage,
             "warnings": self.warnings(),
@@ -198,7 +201,8 @@ class RunReport:
             lines.append(f"  responses received: {self.fetched}")
         if timing := self.commit_percentiles():
             lines.append(
-                f"  store transactions: p50 {timing['p50']} ms, p99 {timing['p99']} ms, "
+                f"  store transactions: {self.commits}, p50 {timing['p50']} ms, "
+                f"p99 {timing['p99']} ms, "
                 f"max {timing['max']} ms"
             )
         if self.coverage:

@@ -265,3 +265,24 @@ def test_runs_off_a_terminal_log_one_line_progress_to_stderr_and_the_log_file(
     for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
         root.removeHandler(handler)  # the CLI adds them for its process; this is pytest's
         handler.close()
+
+
+def test_store_timings_are_an_even_sample_of_every_transaction() -> None:
+    """The report keeps a bounded sample of store-transaction times; with batches, a run has many
+    more inputs than transactions, and the sample must still cover its last transactions as evenly
+    as its first (reservoir sampling over transactions, not inputs)."""
+    import random
+
+    from crawler.report import COMMIT_SAMPLE, RunReport
+
+    random.seed(7)
+    report = RunReport(source="s")
+    report.inputs = 100 * COMMIT_SAMPLE  # batched: a hundred inputs per transaction
+    total = 4 * COMMIT_SAMPLE
+    for k in range(total):  # the k-th transaction took about k ms
+        report.timed_commit(time.perf_counter() - k / 1000)
+    assert report.commits == total
+    assert len(report.commit_ms) == COMMIT_SAMPLE
+    late = sum(1 for ms in report.commit_ms if ms >= 3 * COMMIT_SAMPLE)
+    assert 0.2 * COMMIT_SAMPLE < late < 0.3 * COMMIT_SAMPLE  # a quarter of them, as evenly
+    assert report.as_dict()["commits"] == total
