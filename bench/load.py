@@ -20,7 +20,11 @@ Sides, in every round of this script:
   database file SQLite maps, which grows with the database).
 - with `--scaling`, **trafilatura xk**: bare trafilatura on the same files split across as many
   processes as the largest worker count, at once: how much this machine speeds up perfectly
-  parallel work, which no worker count can beat.
+  parallel work, which no worker count can beat; and **arithmetic x1 / xk**, a pure-Python loop
+  in one process and split across k, which touches no shared memory: whether the cores themselves
+  give k times one (the host's steal time over the round is read from /proc/stat too).
+- with `--without-index`, **load N=k, no search index**: the largest worker count into a database
+  whose search-index trigger is dropped (the same results are checked): what the index costs.
 
 Every N must give the same articles and the same duplicates; the script checks it.
 
