@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from cleaners.fingerprint import band_keys, fingerprint  # noqa: E402
 from crawler.config import dedup_config  # noqa: E402
 from crawler.items import Article, utcnow_iso  # noqa: E402
-from crawler.loaders import STORE_BATCH  # noqa: E402
+from crawler.settings import CRAWLER_STORE_BATCH as STORE_BATCH  # noqa: E402
 from db.connect import connect  # noqa: E402
 from db.dedup import check_config  # noqa: E402
 from db.runs import start_run  # noqa: E402

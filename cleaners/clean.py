@@ -16,16 +16,10 @@ from cleaners.decode import decode
 from cleaners.errors import EMPTY, NO_CONTENT, TOO_LARGE, TOO_SHORT, Rejected
 from cleaners.extract import extract_html
 from cleaners.fingerprint import DedupConfig, Fingerprint, fingerprint
+from cleaners.limits import EXTRACT_TIMEOUT_SECONDS, MAX_INPUT_BYTES, MIN_TEXT_CHARS
 from cleaners.rules import RuleSet, default_rules
 from cleaners.scripts import detect_language
 from cleaners.text import Entry, clean_text
-
-# An article needs at least this many non-space characters (a sentence in any script).
-MIN_TEXT_CHARS = 20
-# Inputs larger than this (bytes, after decompression) are rejected `too_large`.
-MAX_INPUT_BYTES = 20 * 1024 * 1024
-# Seconds one input may take to clean (in a worker process) before it is rejected `extract_timeout`.
-EXTRACT_TIMEOUT_SECONDS = 30.0
 
 _HTML_SNIFF = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title)\b", re.I | re.S

@@ -12,6 +12,8 @@ TOO_SHORT = "too_short"  # less text than an article needs
 BAD_GZIP = "bad_gzip"
 EXTRACT_TIMEOUT = "extract_timeout"  # cleaning took longer than its deadline; the worker was killed
 TOO_DEEP = "too_deep"  # nested deeper than the HTML parser can follow, even in huge-tree mode
+# Reasons an input can fail in cleaning (pages.state = 'failed').
+CLEAN_CRASHED = "clean_crashed"  # the worker process died on this input
 
 
 class Rejected(Exception):

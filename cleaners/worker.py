@@ -38,10 +38,9 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from cleaners.clean import Cleaned, CleanOptions, clean
-from cleaners.errors import EXTRACT_TIMEOUT, Rejected
+from cleaners.errors import CLEAN_CRASHED, EXTRACT_TIMEOUT, Rejected
 from cleaners.fingerprint import DedupConfig
 
-CLEAN_CRASHED = "clean_crashed"
 DEFAULT_MAX_PAGES = 1000
 READ_AHEAD = 2  # inputs sent to one worker at once: the one it cleans and the next
 PIPE_BYTES = 1 << 20  # asked for each pipe (Linux lets any process have up to 1 MiB)

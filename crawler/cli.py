@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import signal
 import sqlite3
 import sys
@@ -25,18 +24,14 @@ from crawler import settings
 from crawler.config import (
     ADHOC_MAX_PAGES,
     ConfigError,
-    Source,
-    adhoc_source,
     dedup_config,
     load_sources,
 )
-from crawler.loaders import STORE_BATCH, STORE_BATCH_SECONDS, InputError, count_inputs, load
-from crawler.report import EXIT_BUSY, EXIT_INTERRUPTED, EXIT_OK, PROGRESS
+from crawler.loaders import InputError, count_inputs, load
+from crawler.report import EXIT_BUSY, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROGRESS
 from db.connect import DatabaseError, connect, describe_error
 from db.dedup import ConfigMismatch, rebuild
 from db.locks import SourceBusy
-
-EXIT_ERROR, EXIT_USAGE = 1, 2  # the others come from the run report (crawler/report.py)
 
 
 def _db(help_text: str) -> Callable[[Any], Any]:
@@ -177,10 +172,11 @@ def cli(verbose: bool, quiet: bool, log_file: str | None) -> None:
 @click.option(
     "--batch",
     type=click.IntRange(min=1),
-    default=STORE_BATCH,
+    default=settings.CRAWLER_STORE_BATCH,
     show_default=True,
     help="Inputs stored per transaction at most (a finished input waits at most "
-    f"{STORE_BATCH_SECONDS:g} s for its transaction); 1 stores each input on its own.",
+    f"{settings.CRAWLER_STORE_LINGER:g} s for others to join its transaction); 1 stores each "
+    "input on its own.",
 )
 def load_cmd(
     paths: tuple[str, ...],
@@ -239,14 +235,11 @@ def load_cmd(
     sys.exit(report.exit_code())
 
 
-def _spider_names() -> list[str]:
+def _spider_names(scrapy_settings: Any) -> list[str]:
     """Every spider Scrapy knows in this project: generated ones and those written by hand."""
     from scrapy.spiderloader import get_spider_loader
-    from scrapy.utils.project import get_project_settings
 
-    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
-
-    return list(get_spider_loader(get_project_settings()).list())
+    return list(get_spider_loader(scrapy_settings).list())
 
 
 @cli.command("crawl")
@@ -303,69 +296,39 @@ def crawl_cmd(
     Examples: crawler crawl example_news --db data/articles.db
               crawler crawl https://news.example/ --max-pages 100
     """
-    source: Source | None
+    from crawler.crawl import CrawlError, crawl_settings, resolve_target, run_crawl
+
     path = sources_file or settings.CRAWLER_SOURCES_FILE
     if sources_file is not None and not os.path.exists(sources_file):
         fail(f"sources file not found: {sources_file}", EXIT_USAGE)
-    try:
-        if re.match(r"(?i)https?://", target):
-            source = adhoc_source(
-                target, name=source_name, allow_private=list(allow_private), max_pages=max_pages
-            )
-        else:
-            sources = load_sources(path)
-            source = sources.get(target)
-            if source is None or source.web is None or source.kind == "custom":
-                source = None
-                if target not in _spider_names():
-                    web = sorted(n for n, s in sources.items() if s.web is not None)
-                    fail(
-                        f"no web source or spider named {target!r} in {path} "
-                        f"(configured: {', '.join(web) or 'none'}; or give an http(s) URL)",
-                        EXIT_USAGE,
-                    )
-    except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE if target.lower().startswith("http") else EXIT_ERROR)
-    os.environ["CRAWLER_SOURCES_FILE"] = path  # read when the spider module is imported
-    # our settings wherever it runs (Scrapy finds them through scrapy.cfg only from the repo root)
-    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
-    from scrapy.crawler import CrawlerProcess
-    from scrapy.utils.project import get_project_settings
-
-    from crawler.spiders.configured import spider_class
-
-    scrapy_settings = get_project_settings()
-    scrapy_settings.set("CRAWLER_DB", db_path)
-    scrapy_settings.set("CRAWLER_SOURCES_FILE", path)
-    scrapy_settings.set(
-        "LOG_LEVEL", "DEBUG" if logging.getLogger().level <= logging.DEBUG else "WARNING"
-    )
-    scrapy_settings.set("LOG_INSTALL_ROOT_HANDLER", False)
-    if workers:
-        scrapy_settings.set("CRAWLER_WORKERS", workers, priority="cmdline")
+    values: dict[str, Any] = {}
     for override in overrides:
         key, sep, value = override.partition("=")
         if not sep or not key.strip():
             fail(f"-s takes NAME=VALUE, got {override!r}", EXIT_USAGE)
-        scrapy_settings.set(key.strip(), value, priority="cmdline")
-    process = CrawlerProcess(scrapy_settings)
-    # a spider written by hand (kind custom, or no entry at all) is found by name in SPIDER_MODULES
-    crawler = process.create_crawler(spider_class(source) if source else target)
-    process.crawl(crawler)
-    process.start()
-    report = getattr(crawler, "run_report", None)
-    busy = getattr(crawler, "busy", None)
-    if busy:
-        fail(busy, EXIT_BUSY)
-    fatal = getattr(crawler, "fatal", None)
-    if report is None:
-        fail(
-            fatal
-            or f"crawl of {source.name if source else target} did not start (see the log with -v)"
+        values[key.strip()] = value
+    values.setdefault(
+        "LOG_LEVEL", "DEBUG" if logging.getLogger().level <= logging.DEBUG else "WARNING"
+    )
+    values.setdefault("LOG_INSTALL_ROOT_HANDLER", False)
+    if workers:
+        values["CRAWLER_WORKERS"] = workers
+    scrapy_settings = crawl_settings(db_path, path, values)
+    try:
+        target_source = resolve_target(
+            target,
+            path,
+            name=source_name,
+            allow_private=list(allow_private),
+            max_pages=max_pages,
+            spider_names=_spider_names(scrapy_settings),
         )
+        report = run_crawl(target_source, db_path, scrapy_settings)
+    except CrawlError as exc:
+        if exc.report is not None:
+            click.echo(exc.report.render())
+        fail(str(exc), exc.code)
     click.echo(report.render())
-    if fatal:  # the database failed: the crawl was stopped, what is stored stays stored
-        fail(fatal)
     sys.exit(report.exit_code())
 
 
@@ -504,7 +467,7 @@ def search_cmd(
 
     Example: crawler search "ferry terminal" --since 2025-01-01
     """
-    from crawler.reading import search
+    from db.queries import search
 
     db = _reader(db_path)
     try:
@@ -556,7 +519,7 @@ def export_cmd(
 
     Example: crawler export --since 2025-06-01 --language ko -o ko.jsonl
     """
-    from crawler.reading import export_rows, write_export
+    from db.queries import export_rows, write_export
 
     db = _reader(db_path)
     rows = export_rows(

@@ -1,27 +1,25 @@
-"""The one core path both entry kinds share: RawPage -> clean -> fingerprint -> store -> ledger.
+"""The one core path every kind of input shares: RawPage -> clean -> fingerprint -> writer.
 
 The Scrapy item pipeline and the file loader are thin adapters over `Ingest` (admit, submit,
-prepared, commit).
+prepared, store); the run's writer (crawler/writer.py) does every write.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-import time
 from collections import Counter
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
-
-from sqlite_utils import Database
 
 from cleaners.clean import Cleaned, CleanOptions
 from cleaners.errors import Rejected
 from cleaners.fingerprint import DedupConfig, canonical_url, fingerprint
 from cleaners.worker import CleanerPool, CleanFailed
-from crawler.items import Article, RawPage
-from crawler.report import RunReport
-from db.store import Outcome, Unit, already_recorded, record, store_units
+from crawler.items import RawPage
+from crawler.run import Run
+from crawler.writer import Work
+from db.store import Unit, already_recorded
+from db.vocabulary import CLEAN_ERROR, Article, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +77,7 @@ def build_articles(page: RawPage, cleaned: Cleaned, config: DedupConfig) -> list
 @dataclass
 class Prepared:
     """A page cleaned (and fingerprinted, when the cleaning did it), not yet stored: its articles,
-    or why it has none. `cleaned` waits for `Ingest.commit` to fingerprint it there instead."""
+    or why it has none. `cleaned` waits for the writer to fingerprint it there instead."""
 
     articles: list[Article] = field(default_factory=list)
     fired: Counter[str] = field(default_factory=Counter)
@@ -88,27 +86,35 @@ class Prepared:
 
 
 class Ingest:
-    """Processes raw pages for one run, recording every input's terminal state and counting
-    outcomes.
+    """Processes the raw pages of one run, so that every input admitted ends in exactly one ledger
+    row. `admit` and `settle` run on the producer's thread, `submit` and `prepared` on any; the
+    run's writer stores, in the order `store` and `settle` were called."""
 
-    Callers (the crawl's pipeline, the file loader's pipeline) call `admit` and `commit` /
-    `commit_many` on the database's thread and `submit` and `prepared` on any thread;
-    `commit_many` stores a batch of inputs in one transaction, in the order given.
-    """
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.report = run.report
+        self.config = run.config
 
-    def __init__(
-        self,
-        db: Database,
-        report: RunReport,
-        config: DedupConfig,
-        *,
-        near: bool = True,
-    ) -> None:
-        self.db = db
-        self.report = report
-        self.config = config
-        self.near = near
-        self._pending: set[str] = set()  # origins admitted and not yet committed
+    def repeated(self, origin: str, url: str) -> bool:
+        """True (and counted as skipped) when this run already recorded `origin` fetched from `url`,
+        or has it in flight: an input named twice, or a URL requested twice. Its first terminal
+        state stands. (The name is checked among those in flight first: a name leaves them only
+        once its row is committed, where the reader sees it.)"""
+        writer = self.run.writer
+        if writer.reserved(origin) or already_recorded(
+            self.run.reader, self.report.run_id, origin, canonical_url(url)
+        ):
+            self.report.skipped["repeated_input"] += 1
+            return True
+        return False
+
+    def admit(self, page: RawPage) -> bool:
+        """Accept `page` for cleaning (False for a repeated input). An admitted page must reach
+        `store`, which records its terminal state."""
+        if self.repeated(page.origin, page.url) or not self.run.writer.reserve(page.origin):
+            return False
+        self.report.inputs += 1
+        return True
 
     def settle(
         self,
@@ -118,57 +124,18 @@ class Ingest:
         detail: str = "",
         *,
         article_id: int | None = None,
-    ) -> list[Outcome]:
+        revalidated: str | None = None,
+    ) -> Future[list[Outcome]] | None:
         """One input that ends without cleaning (refused, unreadable, an HTTP error, known
-        unchanged): counted and recorded with its reason, unless this run already recorded it."""
-        if self.repeated(page.origin, page.url):
-            return []
-        self.report.inputs += 1
-        return self._record(page, state, reason, detail, article_id)
-
-    def _record(
-        self,
-        page: RawPage,
-        state: str,
-        reason: str,
-        detail: str = "",
-        article_id: int | None = None,
-    ) -> list[Outcome]:
+        unchanged): counted and recorded with its reason, unless this run already recorded it
+        (then None)."""
+        if not self.admit(page):
+            return None
         outcome = Outcome(page.origin, state, reason, article_id=article_id, url=page.url)
-        started = time.perf_counter()
-        record(self.db, self.report.run_id, page.source, outcome, detail or None, page.attempts)
-        self.report.timed_commit(started)
-        self.report.add([outcome])
-        self.report.tick()
-        return [outcome]
-
-    def _conflict(self, page: RawPage) -> list[Outcome]:
-        try:
-            return self._record(page, "failed", "origin_conflict", "name taken in this run")
-        except sqlite3.IntegrityError:
-            self.report.skipped["origin_conflict"] += 1
-            log.warning("not recorded, its name is taken in this run: %s", page.origin)
-            return []
-
-    def repeated(self, origin: str, url: str) -> bool:
-        """True (and counted as skipped) when this run already recorded `origin` fetched from `url`,
-        or is cleaning it right now: an input named twice, or a URL requested twice. Its first
-        terminal state stands."""
-        if origin in self._pending or already_recorded(
-            self.db, self.report.run_id, origin, canonical_url(url)
-        ):
-            self.report.skipped["repeated_input"] += 1
-            return True
-        return False
-
-    def admit(self, page: RawPage) -> bool:
-        """Accept `page` for cleaning (False for a repeated input). An admitted page must reach
-        `commit`, which records its terminal state."""
-        if self.repeated(page.origin, page.url):
-            return False
-        self.report.inputs += 1
-        self._pending.add(page.origin)
-        return True
+        unit = Unit(outcome=outcome, source=page.source, detail=detail or None)
+        unit.attempts = page.attempts
+        work = Work(page.origin, page.url, make=lambda: unit, revalidated=revalidated)
+        return self.run.writer.submit(work)
 
     def submit(
         self,
@@ -179,8 +146,8 @@ class Ingest:
         fingerprint_here: bool = False,
     ) -> Future[Cleaned]:
         """Queue `page` for cleaning (and fingerprinting) in `pool`; `prepared` turns the future
-        into what `commit` stores. `fingerprint_here`: leave fingerprints to `commit` (on the
-        writer's thread) instead of the cleaning worker."""
+        into what `store` stores. `fingerprint_here`: leave fingerprints to the writer's thread
+        instead of the cleaning worker."""
         return pool.submit(
             page.body,
             kind=page.content_type,
@@ -191,11 +158,11 @@ class Ingest:
         )
 
     def prepared(self, page: RawPage, cleaning: Future[Cleaned]) -> Prepared:
-        """Wait for `page`'s cleaning: no database access, so it may run off the writer's
-        thread. Anything wrong with the input becomes a recorded failure."""
+        """Wait for `page`'s cleaning: no database access, so it may run on any thread. Anything
+        wrong with the input becomes a recorded failure."""
         try:
             cleaned = cleaning.result()
-            if not cleaned.fingerprints:  # left to commit (or nothing to fingerprint)
+            if not cleaned.fingerprints:  # left to the writer (or nothing to fingerprint)
                 return Prepared(fired=cleaned.fired, cleaned=cleaned)
             return Prepared(build_articles(page, cleaned, self.config), cleaned.fired)
         except Rejected as exc:
@@ -206,18 +173,13 @@ class Ingest:
             raise
         except Exception as exc:  # a cleaner bug or a library failure on hostile input
             log.exception("cleaning failed for %s", page.origin)
-            return Prepared(failure=("failed", "clean_error", f"{type(exc).__name__}: {exc}"))
+            return Prepared(failure=("failed", CLEAN_ERROR, f"{type(exc).__name__}: {exc}"))
 
-    def commit(self, page: RawPage, prepared: Prepared) -> list[Outcome]:
-        """Store an admitted page's articles (or its failure) as one unit of work."""
-        return self.commit_many([(page, prepared)])[0]
+    def store(self, page: RawPage, prepared: Prepared) -> Future[list[Outcome]]:
+        """Hand an admitted page's articles (or its failure) to the writer as one unit of work."""
+        config = self.config
 
-    def commit_many(self, batch: list[tuple[RawPage, Prepared]]) -> list[list[Outcome]]:
-        """Store admitted pages (their articles or their failures) in one transaction, in the
-        order given, each page a whole unit; returns each page's outcomes. Database errors
-        propagate: the run must stop."""
-        units = []
-        for page, prepared in batch:
+        def make() -> Unit:
             if prepared.failure is not None:
                 state, reason, detail = prepared.failure
                 outcome = Outcome(page.origin, state, reason, url=page.url)
@@ -225,26 +187,13 @@ class Ingest:
             else:
                 articles = prepared.articles
                 if prepared.cleaned is not None:
-                    articles = build_articles(page, prepared.cleaned, self.config)
-                    prepared.articles, prepared.cleaned = articles, None
+                    articles = build_articles(page, prepared.cleaned, config)
                 unit = Unit(articles=articles)
             unit.attempts = page.attempts
-            units.append(unit)
-        started = time.perf_counter()
-        try:
-            results = store_units(self.db, self.report.run_id, units, self.config, near=self.near)
-        finally:
-            for page, _prepared in batch:
-                self._pending.discard(page.origin)
-        self.report.timed_commit(started)
-        for n, ((page, prepared), unit) in enumerate(zip(batch, units, strict=True)):
-            if unit.conflict:
-                # an input whose name collides with another's in this run (a file literally
-                # named `listing.html#1`): recorded on its own, if even that name is free
-                results[n] = self._conflict(page)
-                continue
-            self.report.fired.update(prepared.fired)
-            self.report.exact_only += sum(1 for a in unit.articles if a.signature is None)
-            self.report.add(results[n])
-            self.report.tick()
-        return results
+            return unit
+
+        validators = None
+        if page.etag or page.last_modified:
+            validators = (canonical_url(page.url), page.etag, page.last_modified)
+        work = Work(page.origin, page.url, make, fired=prepared.fired, validators=validators)
+        return self.run.writer.submit(work)

@@ -1,22 +1,15 @@
-"""The two documents that flow through the system.
-
-Plain dataclasses, no Scrapy import: `cleaners/` and `db/` use them without Twisted, and Scrapy's
-item pipelines accept dataclass items as they are.
+"""The items a spider yields: `RawPage`, one fetched input (a plain dataclass, which Scrapy's item
+pipelines and feed exports accept as it is). `Article`, what the cleaners make of it, belongs to the
+shared vocabulary (db/vocabulary.py) and is re-exported here for spiders that build their own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import numpy as np
+from db.vocabulary import Article, utcnow_iso
 
-
-def utcnow_iso() -> str:
-    """Current time as ISO 8601 with an explicit UTC offset (seconds precision)."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
+__all__ = ["Article", "RawPage", "utcnow_iso"]
 
 
 @dataclass
@@ -39,28 +32,3 @@ class RawPage:
     last_modified: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     attempts: int = 1  # fetches it took (Scrapy's retries + 1); 1 for a file
-
-
-@dataclass
-class Article:
-    """One clean article, ready for fingerprinting and storage.
-
-    `published_at` is ISO 8601 and carries an offset whenever the page states its time zone; it is
-    None when the page gives no date. It is never guessed from body text.
-    """
-
-    url: str
-    origin: str
-    source: str
-    text: str
-    title: str | None = None
-    author: str | None = None
-    published_at: str | None = None
-    language: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    content_hash: str = ""
-    # MinHash signature (hash values) or None when the text is too short for near-dup detection.
-    signature: list[int] | None = None
-    # The shingle-hash set the signature was computed from, when the fingerprint kept it: the
-    # store verifies near-duplicate candidates with it instead of hashing the text again.
-    shingles: np.ndarray | None = field(default=None, repr=False, compare=False)

@@ -9,24 +9,23 @@ is ever read. Every accepted file ends in a ledger row; files a folder walk pass
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import logging
 import os
 import stat
-import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cleaners.clean import Cleaned, CleanOptions
 from cleaners.errors import BAD_GZIP, TOO_LARGE, Rejected
 from cleaners.worker import CleanerPool, default_workers
-from crawler import failpoints, settings
+from crawler import settings
 from crawler.config import (
     Source,
     dedup_config,
@@ -38,22 +37,15 @@ from crawler.config import (
 from crawler.core import Ingest, Prepared
 from crawler.items import RawPage
 from crawler.report import RunReport
-from db.connect import connect
-from db.dedup import check_config
-from db.locks import source_lock
-from db.runs import close_report, start_run
+from crawler.run import Run
+from db import failpoints
+from db.vocabulary import NOT_REGULAR_FILE, OUTSIDE_ROOT, UNREADABLE, UNSUPPORTED_TYPE, Outcome
 
 log = logging.getLogger(__name__)
 
 KINDS_BY_SUFFIX = {".txt": "text", ".html": "html", ".htm": "html"}
-NOT_REGULAR_FILE = "not_regular_file"
-OUTSIDE_ROOT = "outside_root"
-UNREADABLE = "unreadable"
-UNSUPPORTED_TYPE = "unsupported_type"
-STORE_BATCH = settings.CRAWLER_STORE_BATCH  # inputs per store transaction, at most
-STORE_BATCH_SECONDS = 0.5  # and no finished input waits longer than this for its transaction
-# Inputs read and not yet committed, per worker: about 0.3 s of cleaning, more than a batch's commit
-# takes, so the workers never wait for the writer.
+# Inputs read and not yet committed, per worker: about 0.3 s of cleaning, more than a group
+# commit takes, so the workers never wait for the writer.
 WINDOW_PER_WORKER = 12
 
 
@@ -228,27 +220,20 @@ def count_inputs(paths: list[str]) -> int:
     return sum(1 for _ in walk(paths))
 
 
-def load_files(
-    ingest: Ingest,
-    paths: list[str],
-    options: CleanOptions,
-    progress: Callable[[int], None] | None,
-    pool: CleanerPool,
-    batch: int = STORE_BATCH,
-) -> None:
+def load_files(ingest: Ingest, paths: list[str], options: CleanOptions, pool: CleanerPool) -> None:
     """Run every accepted file under `paths` through the core path; each ends in a ledger row.
 
     Files are read here, in walk order, and cleaned by the pool's workers (`pool.size` at once);
-    results are stored in walk order, in transactions of up to `batch` inputs, so the outcome is
-    the same whatever the number of workers: when two near-duplicates race, the one that comes
-    first in walk order wins."""
+    the run's writer stores them in walk order, so the outcome is the same whatever the number of
+    workers: when two near-duplicates race, the one that comes first in walk order wins. Raises
+    the writer's error if it stopped on one."""
     report = ingest.report
 
     def skipped(path: str, reason: str) -> None:
         report.skipped[reason] += 1
         log.debug("skipped %s: %s", display(path), reason)
 
-    loader = _Pipeline(ingest, options, pool, progress, batch)
+    loader = _Pipeline(ingest, options, pool)
     try:
         for item in walk(paths, skipped):
             loader.add(item)
@@ -258,30 +243,20 @@ def load_files(
 
 
 class _Pipeline:
-    """Reads inputs in order, has them cleaned concurrently, commits them in order and in batches.
+    """Reads inputs in order, has them cleaned concurrently, hands them to the writer in order.
 
     At most WINDOW_PER_WORKER inputs per worker are in flight (read and not yet committed), so
     memory grows with the number of workers, not with the number of inputs; that is enough work
-    queued for the workers to go on while this thread commits a batch. A batch is committed when
-    it holds `batch` inputs, or when its oldest input has waited STORE_BATCH_SECONDS."""
+    queued for the workers to go on while the writer commits a group."""
 
-    def __init__(
-        self,
-        ingest: Ingest,
-        options: CleanOptions,
-        pool: CleanerPool,
-        progress: Callable[[int], None] | None,
-        batch: int,
-    ) -> None:
-        self.ingest, self.options, self.pool, self.progress = ingest, options, pool, progress
-        self.batch_size = max(1, batch)
-        # Fingerprints are computed here when a core is left over for this process (fewer
-        # workers than cores): then they cost the workers nothing.
+    def __init__(self, ingest: Ingest, options: CleanOptions, pool: CleanerPool) -> None:
+        self.ingest, self.options, self.pool = ingest, options, pool
+        # Fingerprints are computed by the writer when a core is left over for this process
+        # (fewer workers than cores): then they cost the workers nothing.
         self.fingerprint_here = pool.size < default_workers()
-        self.window: deque[tuple[RawPage, Future[Cleaned] | Prepared]] = deque()
+        self.cleaning: deque[tuple[RawPage, Future[Cleaned] | Prepared]] = deque()
+        self.storing: deque[Future[list[Outcome]]] = deque()
         self.limit = WINDOW_PER_WORKER * pool.size
-        self.batch: list[tuple[RawPage, Prepared]] = []
-        self.batch_since = 0.0
 
     def add(self, item: FileInput) -> None:
         source = self.ingest.report.source
@@ -303,60 +278,50 @@ class _Pipeline:
         if not self.ingest.admit(page):  # the same file named twice: its first row stands
             return
         if failure is not None:
-            self.window.append((page, Prepared(failure=failure)))
+            self.cleaning.append((page, Prepared(failure=failure)))
         else:
             failpoints.hit("after_fetch")
             cleaning = self.ingest.submit(
                 page, self.options, self.pool, fingerprint_here=self.fingerprint_here
             )
-            self.window.append((page, cleaning))
-        self._drain(need=len(self.window) - self.limit + 1)
+            self.cleaning.append((page, cleaning))
+        self._make_room(self.limit)
 
-    def _drain(self, need: int) -> None:
-        """Queue finished inputs from the head of the window for storage, in order, waiting for
-        the head until `need` inputs have left the window."""
-        while self.window:
-            page, result = self.window[0]
+    def _make_room(self, limit: int) -> None:
+        """Hand finished inputs to the writer, in order, and wait until fewer than `limit` are
+        in flight."""
+        while True:
+            while self.storing and self.storing[0].done():
+                self.storing.popleft().result()  # raises the error that stopped the writer
+            self._hand_over()
+            if len(self.cleaning) + len(self.storing) < limit:
+                return
+            waiting: list[Future[Any]] = []
+            if self.storing:
+                waiting.append(self.storing[0])
+            if self.cleaning and isinstance(self.cleaning[0][1], Future):
+                waiting.append(self.cleaning[0][1])
+            futures_wait(waiting, return_when=FIRST_COMPLETED)
+
+    def _hand_over(self) -> None:
+        """The inputs at the head whose cleaning is done go to the writer."""
+        while self.cleaning:
+            page, result = self.cleaning[0]
             if isinstance(result, Future):
-                if not result.done() and need <= 0:
-                    break
-                self._wait(result)
+                if not result.done():
+                    return
                 failpoints.hit("after_extract")
                 prepared = self.ingest.prepared(page, result)
             else:
                 prepared = result
-            self.window.popleft()
-            need -= 1
-            if not self.batch:
-                self.batch_since = time.monotonic()
-            self.batch.append((page, prepared))
-            if len(self.batch) >= self.batch_size or self._batch_due() <= 0:
-                self._flush()
-
-    def _batch_due(self) -> float:
-        return self.batch_since + STORE_BATCH_SECONDS - time.monotonic()
-
-    def _wait(self, future: Future[Cleaned]) -> None:
-        """Wait for `future`, committing the batch meanwhile once it is due."""
-        while self.batch and not future.done():
-            futures_wait([future], timeout=max(0.0, self._batch_due()))
-            if not future.done():
-                self._flush()
-
-    def _flush(self) -> None:
-        if not self.batch:
-            return
-        batch, self.batch = self.batch, []
-        self.ingest.commit_many(batch)
-        if self.progress:
-            self.progress(len(batch))
+            self.cleaning.popleft()
+            self.storing.append(self.ingest.store(page, prepared))
 
     def finish(self) -> None:
-        self._drain(need=len(self.window))
-        self._flush()
+        self._make_room(1)
 
     def close(self) -> None:
-        for _page, result in self.window:  # left over when the load stopped on an error
+        for _page, result in self.cleaning:  # left over when the load stopped on an error
             if isinstance(result, Future):
                 result.cancel()
 
@@ -370,7 +335,7 @@ def load(
     sources_file: str | None = None,
     progress: Callable[[int], None] | None = None,
     workers: int = 0,
-    batch: int = STORE_BATCH,
+    batch: int = settings.CRAWLER_STORE_BATCH,
 ) -> RunReport:
     """Load files and folders into the database at `db_path`; returns the closed run report.
 
@@ -378,35 +343,19 @@ def load(
     is used if it is there. The source is `source` if given, else the configured files source
     whose folders hold the paths, else "local". `workers`: cleaning processes (0: one per core);
     `batch`: inputs per store transaction at most.
-    Raises InputError for a missing path, ConfigError for a bad sources file,
-    DatabaseError / ConfigMismatch when the database cannot be used: all before anything is written.
+    Raises InputError for a missing path, ConfigError for a bad sources file, SourceBusy,
+    DatabaseError / ConfigMismatch when the database cannot be used: all before anything is
+    written; and the database's error if it fails during the load (the run is closed `failed`).
     """
     check_paths(paths)
     if sources_file is not None and not os.path.exists(sources_file):
         raise InputError(f"sources file not found: {sources_file}")
-    default_file = settings.CRAWLER_SOURCES_FILE
-    sources = load_sources(sources_file or default_file)
+    sources = load_sources(sources_file or settings.CRAWLER_SOURCES_FILE)
     chosen: Source | None = sources.get(source) if source else source_for_paths(sources, paths)
     name = source or (chosen.name if chosen else "local")
     options = chosen.clean if chosen else default_options()
-    config = dedup_config()
-    db = connect(db_path)
-    try:
-        check_config(db, config, db_path)
-        with source_lock(db_path, name):  # SourceBusy when another process runs this source
-            report = RunReport(source=name)
-            report.run_id = start_run(db, name, "load " + " ".join(map(display, paths)))
-            try:
-                size = workers or default_workers()
-                with CleanerPool(size, memory_limit=worker_memory_limit()) as pool:
-                    ingest = Ingest(db, report, config, near=near)
-                    load_files(ingest, paths, options, progress, pool, batch)
-            except BaseException as exc:
-                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-                with contextlib.suppress(Exception):  # the database itself may be what failed
-                    close_report(db, report, status)
-                raise
-            close_report(db, report, "finished")
-            return report
-    finally:
-        db.close()
+    command = "load " + " ".join(map(display, paths))
+    run = Run(db_path, name, command, dedup_config(), near=near, batch=batch, progress=progress)
+    with run, CleanerPool(workers or default_workers(), memory_limit=worker_memory_limit()) as pool:
+        load_files(Ingest(run), paths, options, pool)
+    return run.report

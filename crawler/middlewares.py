@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -24,59 +23,36 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response
-from scrapy.utils.defer import _schedule_coro
 from scrapy.utils.misc import build_from_crawler
 from twisted.internet.defer import Deferred
 
+from cleaners.errors import TOO_LARGE
 from cleaners.fingerprint import canonical_url
 from crawler.config import Web
-from crawler.items import RawPage
-from crawler.netpolicy import BAD_SCHEME, check_url, needs_resolver
+from crawler.extensions import CrawlRun
+from crawler.netpolicy import check_url, needs_resolver
+from db.validators import last_fetch
+from db.vocabulary import (
+    BAD_SCHEME,
+    FETCH_ERROR,
+    NOT_REFETCHED,
+    REDIRECT_LOOP,
+    ROBOTS_DISALLOWED,
+    TOO_MANY_REDIRECTS,
+)
 
 log = logging.getLogger(__name__)
-FETCH_ERROR = "fetch_error"
-TOO_LARGE = "too_large"  # the same reason the cleaners give an input past the size limit
-REDIRECT_LOOP = "redirect_loop"
-TOO_MANY_REDIRECTS = "too_many_redirects"
-DATABASE_ERROR = "database_error"  # the reason a crawl stops when its database cannot be written
 
 
 def _web(spider: Spider | None) -> Web | None:
     return getattr(getattr(spider, "source", None), "web", None)
 
 
-def database_failed(crawler: Crawler, exc: sqlite3.Error) -> None:
-    """The database cannot be written (disk full, read-only, I/O error): nothing more can be
-    recorded, so the crawl stops at once, once. `crawler crawl` prints `crawler.fatal` and exits
-    non-zero; every unit of work committed before stays as it is."""
-    if getattr(crawler, "fatal", None):
-        return
-    from db.connect import describe_error
-
-    crawler.fatal = describe_error(exc, crawler.settings.get("CRAWLER_DB"))  # type: ignore[attr-defined]
-    log.error("%s: stopping the crawl", crawler.fatal)  # type: ignore[attr-defined]
-    if crawler.engine is not None and crawler.engine.spider is not None:
-        _schedule_coro(crawler.engine.close_spider_async(reason=DATABASE_ERROR))
-
-
 def settle_request(
     crawler: Crawler, request: Request, state: str, reason: str, detail: str = "", **kw: Any
 ) -> None:
     """Record a request that ends before any page is cleaned, under the URL first requested."""
-    ingest = getattr(crawler, "ingest", None)
-    if getattr(crawler, "fatal", None) or getattr(crawler, "busy", None):
-        return  # the run could not start or its database failed: nothing can be recorded
-    if ingest is None:
-        log.warning("%s %s (%s): %s", state, request.url, reason, detail)
-        return
-    origin = (request.meta.get("redirect_urls") or [request.url])[0]
-    name = getattr(crawler.spider, "name", "web")
-    attempts = int(request.meta.get("retry_times", 0)) + 1
-    page = RawPage(origin=origin, url=request.url, source=name, body=b"", attempts=attempts)
-    try:
-        ingest.settle(page, state, reason, detail, **kw)
-    except sqlite3.Error as exc:
-        database_failed(crawler, exc)
+    CrawlRun.of(crawler).settle_request(request, state, reason, detail, **kw)
 
 
 class AddressPolicyMiddleware:
@@ -124,7 +100,6 @@ class AddressPolicyMiddleware:
 
 
 _DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
-ROBOTS_DISALLOWED = "robots_disallowed"
 
 
 class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
@@ -160,9 +135,6 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
             raise
 
 
-NOT_REFETCHED = "not_refetched"
-
-
 class IncrementalMiddleware:
     """A URL already stored as an article is not fetched again until the source's `revisit_days`
     have passed (recorded `unchanged` / `not_refetched`); when it is, the request carries the
@@ -178,28 +150,16 @@ class IncrementalMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
-        ingest = getattr(self.crawler, "ingest", None)
-        if ingest is None:
+        run = CrawlRun.of(self.crawler).run
+        if run is None:
             return None
         web = _web(spider or self.crawler.spider)
         revisit_days = web.revisit_days if web is not None else 0.0
-        url = canonical_url(request.url)
-        row = ingest.db.execute(
-            """SELECT a.id, coalesce(v.fetched_at, a.updated_at, a.stored_at), v.etag, v.last_modified
-               FROM articles a LEFT JOIN http_validators v ON v.url = a.url WHERE a.url = ?""",
-            [url],
-        ).fetchone()
-        if row is None:
-            # a copy of a stored article seen before (syndicated, tracking URL): same rule
-            row = ingest.db.execute(
-                """SELECT duplicate_of, recorded_at, NULL, NULL FROM pages
-                   WHERE url = ? AND state = 'duplicate' ORDER BY id DESC LIMIT 1""",
-                [url],
-            ).fetchone()
+        row = last_fetch(run.reader, canonical_url(request.url))
         if row is None:
             return None
-        article_id, last_fetch, etag, last_modified = row
-        age_days = (datetime.now(UTC) - datetime.fromisoformat(last_fetch)).total_seconds() / 86400
+        article_id, fetched, etag, last_modified = row
+        age_days = (datetime.now(UTC) - datetime.fromisoformat(fetched)).total_seconds() / 86400
         if revisit_days <= 0 or age_days < revisit_days:
             settle_request(self.crawler, request, "unchanged", NOT_REFETCHED, article_id=article_id)
             raise IgnoreRequest(f"{NOT_REFETCHED}: stored {age_days:.1f} days ago")
@@ -317,34 +277,29 @@ class RecordedCompressionMiddleware(HttpCompressionMiddleware):
             raise
 
 
-def is_article_request(spider: Spider | None, request: Request) -> bool:
-    """True for a request whose page is an input (it goes to `parse_article`, directly or
-    through a CrawlSpider rule), False for robots.txt, sitemaps, feeds and listings."""
-    name = getattr(request.callback, "__name__", "")
-    if name == "parse_article":
-        return True
-    rules = getattr(spider, "_rules", None)
-    index = request.meta.get("rule")
-    if name == "_callback" and rules is not None and isinstance(index, int) and index < len(rules):
-        return getattr(rules[index].callback, "__name__", "") == "parse_article"
-    return False
+def is_article_request(request: Request) -> bool:
+    """True for a request whose page is an input: it goes to a spider's `parse_article`, or is
+    marked `meta["article"] = True` (what the generated link-following rules do), False for
+    robots.txt, sitemaps, feeds and listings."""
+    return bool(request.meta.get("article")) or (
+        getattr(request.callback, "__name__", "") == "parse_article"
+    )
 
 
 class LedgerNetMiddleware:
     """First on every request: remembers the origin of each article request, so that when the
     crawl finishes, an input that ended without a ledger row (dropped by some component without
-    a recorded reason) is recorded `failed` / `dropped` rather than lost (see StorePipeline)."""
+    a recorded reason) is recorded `failed` / `dropped` rather than lost (see CrawlRun)."""
 
     def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-        crawler.article_origins = {}  # type: ignore[attr-defined]  # origin -> URL
+        self.origins = CrawlRun.of(crawler).article_origins  # origin -> URL
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LedgerNetMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
-        if is_article_request(spider or self.crawler.spider, request):
+        if is_article_request(request):
             origin = (request.meta.get("redirect_urls") or [request.url])[0]
-            self.crawler.article_origins.setdefault(origin, request.url)  # type: ignore[attr-defined]
+            self.origins.setdefault(origin, request.url)
         return None

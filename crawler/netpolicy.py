@@ -14,9 +14,9 @@ import socket
 from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
-BAD_SCHEME = "bad_scheme"
-PRIVATE_ADDRESS = "private_address"
-UNRESOLVABLE = "unresolvable"
+from db.vocabulary import BAD_SCHEME, PRIVATE_ADDRESS, UNRESOLVABLE
+
+__all__ = ["BAD_SCHEME", "PRIVATE_ADDRESS", "UNRESOLVABLE", "check_url", "needs_resolver"]
 ALLOWED_SCHEMES = ("http", "https")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -10,10 +10,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from db.store import STATES, Outcome
+from db.vocabulary import STATES, Outcome
 
 # Exit statuses of load, crawl and run (documented in docs/operating.md).
 EXIT_OK = 0
+EXIT_ERROR = 1  # not run, or stopped on an error (database, configuration)
+EXIT_USAGE = 2  # a bad option, a missing path
 EXIT_FAILURES = 3  # finished; some inputs failed (retried by the next run)
 EXIT_UNREACHABLE = 4  # finished; the source could not be reached (every fetch failed)
 EXIT_BROKEN = 5  # finished; the source yielded no article although its last good run did
@@ -22,7 +24,6 @@ EXIT_INTERRUPTED = 130
 _NETWORK = ("fetch_error", "http_5", "http_429")
 # Refusals by our own rules: a source whose every request is refused is unreachable too.
 _REFUSED = ("private_address", "bad_scheme", "unresolvable", "robots_disallowed")
-FIELDS = ("title", "author", "published_at", "language")
 log = logging.getLogger("crawler.progress")
 
 # How runs show progress: "line" rewrites one status line on the terminal (stderr), "log" writes

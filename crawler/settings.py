@@ -3,29 +3,41 @@
 `scrapy crawl` reads this module through scrapy.cfg; the `crawler` command reads the same names.
 """
 
+from cleaners import limits as _limits
+from cleaners.fingerprint import DedupConfig as _DedupConfig
+
+_DEDUP = _DedupConfig()
+
 BOT_NAME = "crawler"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
+# Spiders written by hand in SPIDER_MODULES, and one for each web source of CRAWLER_SOURCES_FILE
+SPIDER_LOADER_CLASS = "crawler.spiders.loader.SourceSpiderLoader"
+# `scrapy crawl` prints the run report and exits with the run's status, as `crawler crawl` does
+COMMANDS_MODULE = "crawler.commands"
+# The crawl's run (lock, database, writer, cleaning pool), found with crawler.get_extension
+EXTENSIONS = {"crawler.extensions.CrawlRun": 0}
 
 # --- our settings ----------------------------------------------------------------------------
 CRAWLER_DB = "data/articles.db"
 CRAWLER_SOURCES_FILE = "seeds/sources.toml"
-CRAWLER_MAX_INPUT_BYTES = 20 * 1024 * 1024
-CRAWLER_EXTRACT_TIMEOUT = (
-    30.0  # seconds per input, in a worker process; 0 = in-process, no deadline
-)
+CRAWLER_MAX_INPUT_BYTES = _limits.MAX_INPUT_BYTES
+# seconds per input, in a worker process; 0 = in-process, no deadline
+CRAWLER_EXTRACT_TIMEOUT = _limits.EXTRACT_TIMEOUT_SECONDS
 CRAWLER_WORKER_MEMORY_MB = 4096  # address-space cap of each cleaning worker; 0 = no cap
 CRAWLER_WORKERS = 0  # cleaning worker processes (pages cleaned at once); 0 = one per core
 CRAWLER_STORE_BATCH = 256  # inputs per store transaction, at most; 1 = each input on its own
+# and how long the writer waits for more inputs to join a transaction (group commit), at most
+CRAWLER_STORE_LINGER = 0.1
 
 DEDUP_ENABLED = True  # near-duplicate detection; exact dedup (URL, content hash) is always on
-DEDUP_NUM_PERM = 128
-DEDUP_SEED = 1
-DEDUP_SHINGLE_SIZE = 5
-DEDUP_BANDS = 20
-DEDUP_ROWS = 6
-DEDUP_THRESHOLD = 0.8
-DEDUP_MIN_SHINGLES = 50
+DEDUP_NUM_PERM = _DEDUP.num_perm
+DEDUP_SEED = _DEDUP.seed
+DEDUP_SHINGLE_SIZE = _DEDUP.shingle_size
+DEDUP_BANDS = _DEDUP.bands
+DEDUP_ROWS = _DEDUP.rows
+DEDUP_THRESHOLD = _DEDUP.threshold
+DEDUP_MIN_SHINGLES = _DEDUP.min_shingles
 
 # --- Scrapy: polite and bounded by default ---------------------------------------------------
 # Sites see who crawls them and where to complain: set CRAWLER_CONTACT_URL to a page (or mailto:)

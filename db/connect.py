@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database
 
-DEFAULT_DB = "data/articles.db"
+from db.migrations import migrate as apply_migrations
+from db.transaction import write_transaction
+
+__all__ = ["DatabaseError", "connect", "describe_error", "write_transaction"]
+
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -43,9 +45,7 @@ def describe_error(exc: BaseException, path: str | Path) -> str:
     return f"database error on {path}: {text}"
 
 
-def connect(
-    path: str | Path = DEFAULT_DB, *, migrate: bool = True, must_exist: bool = False
-) -> Database:
+def connect(path: str | Path, *, migrate: bool = True, must_exist: bool = False) -> Database:
     """Open (creating if needed, unless `must_exist`) the database at `path` with our pragmas, and
     migrate it forward."""
     target = str(path)
@@ -54,7 +54,10 @@ def connect(
     try:
         if target != ":memory:":
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        # A run's connection is handed to its writer thread (one thread at a time uses it).
+        conn = sqlite3.connect(
+            target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         _wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -65,8 +68,6 @@ def connect(
         raise DatabaseError(f"cannot open database {target}: {exc}") from None
     db = Database(conn, execute_plugins=False)
     if migrate:
-        from db.migrations import migrate as apply_migrations
-
         try:
             apply_migrations(db)
         except sqlite3.DatabaseError as exc:
@@ -89,22 +90,3 @@ def _wal(conn: sqlite3.Connection) -> None:
             if not busy or time.monotonic() >= deadline:
                 raise
             time.sleep(0.01)
-
-
-@contextmanager
-def write_transaction(db: Database) -> Iterator[Database]:
-    """One unit of work: `BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any exception."""
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
-    else:
-        try:
-            db.conn.execute("COMMIT")
-        except BaseException:
-            if db.conn.in_transaction:  # a failed COMMIT leaves the transaction open
-                db.conn.execute("ROLLBACK")
-            raise

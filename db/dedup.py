@@ -21,7 +21,7 @@ from cleaners.fingerprint import (
     shingle_hashes,
     signature,
 )
-from db.connect import write_transaction
+from db.transaction import write_transaction
 
 # At most this many candidates (most shared bands first) are verified for one new text.
 MAX_CANDIDATES = 64

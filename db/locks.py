@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-from crawler.items import utcnow_iso
+from db.vocabulary import utcnow_iso
 
 
 class SourceBusy(Exception):

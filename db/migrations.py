@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
-from db.connect import write_transaction
+from db.transaction import write_transaction
 
 SCHEMA_VERSION = 3
 migrations = Migrations("crawler")

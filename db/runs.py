@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import socket
-import sqlite3
 from typing import Any
 
 from sqlite_utils import Database
 
-from crawler.items import utcnow_iso
-from crawler.report import FIELDS, RunReport
-from db.connect import write_transaction
-
-log = logging.getLogger(__name__)
+from db.transaction import write_transaction
+from db.vocabulary import FIELDS, utcnow_iso
 
 
 def _alive(pid: int) -> bool:
@@ -78,6 +72,40 @@ def start_run(db: Database, source: str, command: str) -> int:
     return int(cursor.lastrowid or 0)
 
 
+def recorded(db: Database, run_id: int, origin: str) -> bool:
+    """True when this run has a ledger row for `origin` (or, split into entries, for `origin#1`)."""
+    row = db.execute(
+        "SELECT 1 FROM pages WHERE run_id = ? AND origin IN (?, ?)", [run_id, origin, origin + "#1"]
+    ).fetchone()
+    return row is not None
+
+
+def last_success(db: Database, source: str) -> str | None:
+    """When the source's last finished run started (ISO 8601), if it has one."""
+    if "runs" not in db.table_names():
+        return None
+    row = db.execute(
+        "SELECT max(started_at) FROM runs WHERE source = ? AND status = 'finished'", [source]
+    ).fetchone()
+    return row[0] if row and row[0] else None
+
+
+def recent_runs(db: Database, source: str | None, limit: int) -> list[dict[str, Any]]:
+    """The newest runs (of one source, if given), newest first, with their JSON report parsed."""
+    where, params = ("WHERE source = ?", [source]) if source else ("", [])
+    rows = list(
+        db.query(
+            f"""SELECT id, source, status, started_at, finished_at, inputs, stored, duplicates,
+                   unchanged, rejected, failed, report FROM runs {where}
+                ORDER BY id DESC LIMIT ?""",
+            [*params, limit],
+        )
+    )
+    for row in rows:
+        row["report"] = json.loads(row["report"] or "{}")
+    return rows
+
+
 def ledger_counts(db: Database, run_id: int) -> dict[str, int]:
     """Terminal states of this run's inputs, counted from the ledger itself."""
     rows = db.execute(
@@ -110,17 +138,6 @@ def found_before(db: Database, source: str, run_id: int) -> int | None:
         [source, run_id],
     ).fetchone()
     return None if row is None else int(row[0])
-
-
-def close_report(db: Database, report: RunReport, status: str) -> None:
-    """Close `report` with what only the database knows (coverage, the previous run) and store it."""
-    with contextlib.suppress(sqlite3.Error):  # a broken database still gets its run closed below
-        report.coverage = field_coverage(db, report.run_id)
-        report.found_before = found_before(db, report.source, report.run_id)
-    report.close(status)
-    for warning in report.warnings():
-        log.warning("%s", warning)
-    finish_run(db, report.run_id, status, report.as_dict())
 
 
 def finish_run(db: Database, run_id: int, status: str, report: dict[str, Any]) -> None:

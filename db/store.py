@@ -13,26 +13,10 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from cleaners.fingerprint import DedupConfig, band_keys
-from crawler import failpoints
-from crawler.items import Article, utcnow_iso
-from db.connect import write_transaction
+from db import failpoints
 from db.dedup import assert_config, find_near_duplicate, insert_keys
-
-STATES = ("stored", "duplicate", "unchanged", "rejected", "failed")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one input (or one split entry): one ledger row."""
-
-    origin: str
-    state: str
-    reason: str | None = None
-    article_id: int | None = None
-    duplicate_of: int | None = None
-    similarity: float | None = None
-    url: str | None = None
-
+from db.transaction import write_transaction
+from db.vocabulary import Article, Outcome, utcnow_iso
 
 _LEDGER_INSERT = """INSERT INTO pages(run_id, origin, url, source, state, reason, article_id,
     duplicate_of, similarity, attempts, detail, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from cleaners import errors, worker
-from crawler import loaders, middlewares, netpolicy, pipelines
+from cleaners import errors
+from crawler import loaders
 from crawler.cli import cli
 from crawler.config import load_sources
-from crawler.spiders import configured
 from db.connect import connect
+from db.vocabulary import REASONS, STATES
 from tests.conftest import ROOT
 
 SCHEMA = (ROOT / "docs" / "schema.md").read_text("utf-8")
@@ -49,23 +49,29 @@ def test_schema_document_matches_the_live_schema(tmp_path: Path) -> None:
             assert not typ or typ == doc_type, (table, name)
 
 
-def test_every_ledger_reason_is_documented() -> None:
-    reasons = {v for k, v in vars(errors).items() if k.isupper() and isinstance(v, str)}
-    reasons |= {
-        loaders.NOT_REGULAR_FILE,
-        loaders.OUTSIDE_ROOT,
-        loaders.UNREADABLE,
-        loaders.UNSUPPORTED_TYPE,
-    }
-    reasons |= {"clean_error", worker.CLEAN_CRASHED, "origin_conflict"}
-    reasons |= {netpolicy.PRIVATE_ADDRESS, netpolicy.BAD_SCHEME, netpolicy.UNRESOLVABLE}
-    reasons |= {middlewares.ROBOTS_DISALLOWED, middlewares.NOT_REFETCHED, "not_modified"}
-    reasons.add(middlewares.FETCH_ERROR)
-    reasons |= {middlewares.TOO_LARGE, middlewares.REDIRECT_LOOP, middlewares.TOO_MANY_REDIRECTS}
-    reasons |= {configured.EMPTY_SITEMAP, configured.EMPTY_FEED, configured.BAD_SITEMAP}
-    reasons.add(pipelines.DROPPED)
-    for reason in reasons:
-        assert f"`{reason}`" in SCHEMA, reason
+def test_every_ledger_reason_is_in_the_one_table_and_documented_both_ways() -> None:
+    """db/vocabulary.REASONS is the one table of ledger reasons; docs/schema.md lists exactly
+    those (with their states), and every reason the cleaners define is in it."""
+    cleaners_reasons = {v for k, v in vars(errors).items() if k.isupper() and isinstance(v, str)}
+    assert cleaners_reasons <= set(REASONS), cleaners_reasons - set(REASONS)
+    section = SCHEMA.split("Reasons used so far:", 1)[1].split("###", 1)[0]
+    rows = re.findall(r"^\| (\w+) \| `(\w+)` \|", section, flags=re.M)
+    documented: dict[str, set[str]] = {}
+    for state, reason in rows:
+        assert state in STATES, state
+        documented.setdefault(reason, set()).add(state)
+    documented |= _duplicate_kinds_and_updates()
+    assert set(documented) == set(REASONS), set(documented) ^ set(REASONS)
+    for reason, (states, _meaning) in REASONS.items():
+        assert documented[reason] == set(states), reason
+
+
+def _duplicate_kinds_and_updates() -> dict[str, set[str]]:
+    """Reasons documented in the `reason` column's own line of the pages table."""
+    line = next(row for row in SCHEMA.splitlines() if row.startswith("| reason | TEXT |"))
+    kinds = {"url", "content", "near"}
+    assert all(f"`{k}`" in line for k in kinds) and "`updated`" in line
+    return {**{k: {"duplicate"} for k in kinds}, "updated": {"stored"}}
 
 
 def _commands(group: click.Group, prefix: str = "crawler") -> list[str]:

@@ -1,4 +1,4 @@
-"""Crashes at named moments (crawler/failpoints.py): after fetch, after extraction, inside the store
+"""Crashes at named moments (db/failpoints.py): after fetch, after extraction, inside the store
 transaction before its commit, right after the commit. Each kills the real process with SIGKILL;
 the rerun must finish the work with nothing lost and nothing stored twice. Also: hostile metadata
 cannot change the schema."""
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.failpoints import POINTS
 from db.connect import connect
+from db.failpoints import POINTS
 from tests.conftest import ROOT, check_ledger, query
 from tests.gen import write_corpus
 from tests.site import ARTICLES, serve

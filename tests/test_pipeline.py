@@ -12,6 +12,7 @@ import pytest
 from scrapy import Spider
 from scrapy.utils.test import get_crawler
 
+from crawler.extensions import CrawlRun
 from crawler.items import RawPage
 from crawler.pipelines import Duplicate, RejectedPage, Repeated, StorePipeline, Unchanged
 from tests.conftest import check_ledger, query
@@ -33,7 +34,9 @@ def page(url: str, body: str = HTML) -> RawPage:
     )
 
 
-def _pipeline(db: Path, tmp_path: Path, workers: int = 0, batch: int = 256) -> StorePipeline:
+def _pipeline(
+    db: Path, tmp_path: Path, workers: int = 0, batch: int = 256, linger: float = 0.1
+) -> StorePipeline:
     crawler = get_crawler(
         Spider,
         {
@@ -41,18 +44,23 @@ def _pipeline(db: Path, tmp_path: Path, workers: int = 0, batch: int = 256) -> S
             "CRAWLER_SOURCES_FILE": str(tmp_path / "none.toml"),
             "CRAWLER_WORKERS": workers,
             "CRAWLER_STORE_BATCH": batch,
+            "CRAWLER_STORE_LINGER": linger,
+            "EXTENSIONS": {"crawler.extensions.CrawlRun": 0},
         },
     )
     crawler.spider = Spider(name="harbour")
-    pipeline = StorePipeline.from_crawler(crawler)
-    pipeline.open_spider()
-    return pipeline
+    CrawlRun.of(crawler).spider_opened(crawler.spider)  # what Scrapy signals when it opens
+    return StorePipeline.from_crawler(crawler)
 
 
 def _close(pipeline: StorePipeline) -> None:
-    """What Scrapy does at the end of a crawl: close the pipeline, then signal spider_closed."""
-    pipeline.close_spider()
-    pipeline.spider_closed(pipeline.crawler.spider, "finished")
+    """What Scrapy signals at the end of a crawl."""
+    pipeline.state.spider_closed(pipeline.crawler.spider, "finished")
+
+
+def _writer(pipeline: StorePipeline) -> Any:
+    assert pipeline.state.run is not None
+    return pipeline.state.run.writer
 
 
 def run(pipeline: StorePipeline, item: Any) -> Any:
@@ -105,10 +113,9 @@ def test_pages_in_flight_together_are_stored_once(
     worker the first admitted wins; with several, the first whose cleaning finishes (a crawl's
     order is the order its responses arrive in anyway)."""
     db = tmp_path / "web.db"
-    pipeline = _pipeline(db, tmp_path, workers=1)
-    url = "https://news.example/harbour/ferry"
     # the copies are stored in one group commit: its order must be the order of their cleaning
-    monkeypatch.setattr("crawler.pipelines.GATHER_SECONDS", 1.0)
+    pipeline = _pipeline(db, tmp_path, workers=1, linger=1.0)
+    url = "https://news.example/harbour/ferry"
 
     async def together() -> list[Any]:
         items = [page(url), page(url), page("https://mirror.example/copy")]
@@ -137,7 +144,7 @@ def test_an_article_request_that_ends_without_a_row_is_recorded_dropped(tmp_path
 
     db = tmp_path / "web.db"
     pipeline = _pipeline(db, tmp_path)
-    net = LedgerNetMiddleware(pipeline.crawler)
+    net = LedgerNetMiddleware.from_crawler(pipeline.crawler)
     spider = pipeline.crawler.spider
     stored = "https://news.example/harbour/ferry"
     lost = "https://news.example/harbour/lost"
@@ -151,10 +158,10 @@ def test_an_article_request_that_ends_without_a_row_is_recorded_dropped(tmp_path
     articles = Articles()
     for url in (stored, lost):
         request = Request(url, callback=articles.parse_article)
-        assert is_article_request(articles, request)
+        assert is_article_request(request)
         net.process_request(request, spider)
     listing = Request("https://news.example/harbour/", callback=articles.parse)
-    assert not is_article_request(articles, listing)
+    assert not is_article_request(listing)
     net.process_request(listing, spider)
     assert run(pipeline, page(stored)) is not None
     _close(pipeline)
@@ -202,19 +209,19 @@ def test_pages_cleaned_together_are_stored_by_group_commit(
     """Pages whose cleaning ends together share a store transaction (at most CRAWLER_STORE_BATCH
     of them); each item still gets its own outcome, and the ledger is whole."""
     db = tmp_path / "web.db"
-    pipeline = _pipeline(db, tmp_path, workers=2, batch=batch)
-    assert pipeline.ingest is not None
+    # a wide window, so that a slow machine cannot finish the pages too far apart to group; with a
+    # small batch, flushes come from its size alone
+    linger = 1.0 if batch == 256 else 30.0
+    pipeline = _pipeline(db, tmp_path, workers=2, batch=batch, linger=linger)
     transactions: list[int] = []
-    commit_many = pipeline.ingest.commit_many
+    writer = _writer(pipeline)
+    commit_group = writer.commit_group
 
     def counted(group: list[Any]) -> list[Any]:
         transactions.append(len(group))
-        return commit_many(group)
+        return commit_group(group)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(pipeline.ingest, "commit_many", counted)
-    # a wide window, so that a slow machine cannot finish the pages too far apart to group; with a
-    # small batch, flushes come from its size alone
-    monkeypatch.setattr("crawler.pipelines.GATHER_SECONDS", 1.0 if batch == 256 else 30.0)
+    monkeypatch.setattr(writer, "commit_group", counted)
     items = [replace(i, etag=f'"v{n}"') for n, i in enumerate(_distinct(6))]
 
     async def together() -> list[Any]:
@@ -243,12 +250,11 @@ def test_a_failed_group_commit_fails_every_page_in_it_and_stops_the_crawl(
 
     db = tmp_path / "web.db"
     pipeline = _pipeline(db, tmp_path, workers=2)
-    assert pipeline.ingest is not None
 
     def full(group: list[Any]) -> list[Any]:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(pipeline.ingest, "commit_many", full)
+    monkeypatch.setattr(_writer(pipeline), "commit_group", full)
     # this harness runs no engine: one with no open spider, so there is nothing to close
     pipeline.crawler.engine = SimpleNamespace(spider=None)  # type: ignore[assignment]
     items = _distinct(3)
@@ -260,7 +266,7 @@ def test_a_failed_group_commit_fails_every_page_in_it_and_stops_the_crawl(
 
     results = asyncio.run(together())
     assert all(isinstance(r, FailedPage) for r in results), results
-    assert getattr(pipeline.crawler, "fatal", None)  # the crawl stops, and says why
+    assert pipeline.state.fatal  # the crawl stops, and says why
     monkeypatch.undo()
     _close(pipeline)
     assert query(db, "SELECT count(*) FROM articles") == [(0,)]
@@ -281,7 +287,7 @@ def test_validators_that_cannot_be_kept_stop_the_crawl_but_leave_the_pages_store
     def full(*_args: Any) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr("crawler.pipelines.remember_validators", full)
+    monkeypatch.setattr("crawler.writer.remember_validators", full)
     # this harness runs no engine: one with no open spider, so there is nothing to close
     pipeline.crawler.engine = SimpleNamespace(spider=None)  # type: ignore[assignment]
     items = [replace(i, etag=f'"v{n}"') for n, i in enumerate(_distinct(3))]
@@ -290,8 +296,8 @@ def test_validators_that_cannot_be_kept_stop_the_crawl_but_leave_the_pages_store
         return await asyncio.gather(*(pipeline.process_item(i) for i in items))
 
     assert asyncio.run(together()) == items
-    assert getattr(pipeline.crawler, "fatal", None)
     _close(pipeline)
+    assert pipeline.state.fatal
     assert query(db, "SELECT count(*) FROM articles") == [(3,)]
     assert query(db, "SELECT status FROM runs") == [("failed",)]
     check_ledger(db)

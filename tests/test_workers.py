@@ -79,24 +79,24 @@ def test_inputs_in_flight_are_bounded_by_the_workers_not_the_inputs(
     WINDOW_PER_WORKER inputs per worker before the oldest is stored."""
     from cleaners.worker import CleanerPool
     from crawler import loaders
-    from crawler.core import Ingest
+    from crawler.writer import Writer
 
     corpus = tmp_path / "corpus"
     write_corpus(corpus, 80)
     in_flight, peak = [0], [0]
-    submit, commit_many = CleanerPool.submit, Ingest.commit_many
+    submit, commit_group = CleanerPool.submit, Writer.commit_group
 
     def counting_submit(self: CleanerPool, *args: object, **kwargs: object) -> object:
         in_flight[0] += 1
         peak[0] = max(peak[0], in_flight[0])
         return submit(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    def counting_commit(self: Ingest, batch: list[object]) -> object:
-        in_flight[0] -= len(batch)
-        return commit_many(self, batch)  # type: ignore[arg-type]
+    def counting_commit(self: Writer, units: list[object]) -> object:
+        in_flight[0] -= len(units)
+        return commit_group(self, units)  # type: ignore[arg-type]
 
     monkeypatch.setattr(CleanerPool, "submit", counting_submit)
-    monkeypatch.setattr(Ingest, "commit_many", counting_commit)
+    monkeypatch.setattr(Writer, "commit_group", counting_commit)
     report = loaders.load([str(corpus)], db_path=str(tmp_path / "a.db"), workers=1, batch=1)
     assert report.inputs == 80
     assert 2 <= peak[0] <= loaders.WINDOW_PER_WORKER  # read ahead, and never further

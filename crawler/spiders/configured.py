@@ -15,7 +15,6 @@ article, is recorded in the ledger (`empty_sitemap`, `empty_feed`, `http_NNN`), 
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -32,10 +31,10 @@ from scrapy.spiders import CrawlSpider, Rule, SitemapSpider
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from twisted.python.failure import Failure
 
-from crawler import settings
-from crawler.config import ConfigError, Source, Web, load_sources
+from crawler.config import Source, Web, load_sources
 from crawler.items import RawPage
 from crawler.middlewares import settle_request
+from db.vocabulary import BAD_SITEMAP, EMPTY_FEED, EMPTY_SITEMAP, HTTP
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +42,6 @@ _SAFE_XML = etree.XMLParser(
     resolve_entities=False, no_network=True, recover=True, remove_comments=True, huge_tree=False
 )
 _ATOM = "{http://www.w3.org/2005/Atom}"
-EMPTY_SITEMAP = "empty_sitemap"
-EMPTY_FEED = "empty_feed"
-BAD_SITEMAP = "bad_sitemap"
 SITE_DEPTH = 3  # kind `site`, following links: listing pages this far from the start page
 # Query keys that make a URL a listing (page 2 of a section, a category, a tag).
 _LISTING_QUERY = re.compile(
@@ -101,8 +97,7 @@ class SourceSpider(Spider):
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
         if "source" not in vars(cls) and not any("source" in vars(b) for b in cls.__mro__[1:-1]):
-            path = os.environ.get("CRAWLER_SOURCES_FILE") or settings.get("CRAWLER_SOURCES_FILE")
-            found = load_sources(path).get(cls.name)
+            found = load_sources(settings.get("CRAWLER_SOURCES_FILE")).get(cls.name)
             if found is None or found.web is None:
                 found = Source(cls.name, "custom", web=Web(list(getattr(cls, "start_urls", []))))
             cls.source = found
@@ -124,7 +119,7 @@ class SourceSpider(Spider):
             return False
         state = "failed" if status >= 500 or status == 429 else "rejected"
         request = response.request or Request(response.url)
-        settle_request(self.crawler, request, state, f"http_{status}", response.url)
+        settle_request(self.crawler, request, state, f"{HTTP}{status}", response.url)
         return True
 
     def parse_feed(self, response: Response, **_kwargs: Any) -> Iterator[Request]:
@@ -333,24 +328,24 @@ def spider_class(source: Source) -> type[Spider]:
     follow = LinkExtractor(allow=web.allow or (), deny=web.deny or ())
     attrs["start_urls"] = web.start_urls
     attrs["rules"] = (
-        Rule(articles, callback="parse_article", follow=False),
+        Rule(articles, callback="parse_article", follow=False, process_request=_article),
         Rule(follow, follow=True),
     )
     return type(f"{source.name}_spider", (SourceSpider, CrawlSpider), attrs)
 
 
-def _configured() -> dict[str, type[Spider]]:
-    path = os.environ.get("CRAWLER_SOURCES_FILE") or settings.CRAWLER_SOURCES_FILE
-    try:
-        sources = load_sources(path)
-    except ConfigError as exc:  # `scrapy list` still works; `crawler crawl` reports the error
-        log.error("%s", exc)
-        return {}
+def _article(request: Request, _response: Response) -> Request:
+    """Marks a request that a link-following rule sends to `parse_article` as an input (the
+    ledger's safety net must know which requests are articles)."""
+    request.meta["article"] = True
+    return request
+
+
+def configured_spiders(sources_file: str) -> dict[str, type[Spider]]:
+    """A spider class for every web source of the sources file (kind `custom` excepted: its
+    hand-written class is the spider). Raises ConfigError for a bad file."""
     return {
         s.name: spider_class(s)
-        for s in sources.values()
-        if s.web is not None and s.kind != "custom"  # custom: the hand-written class is the spider
+        for s in load_sources(sources_file).values()
+        if s.web is not None and s.kind != "custom"
     }
-
-
-globals().update({cls.__name__: cls for cls in _configured().values()})

@@ -1,0 +1,119 @@
+"""A crawl as a library function: `run_crawl(target, db_path, settings) -> RunReport`.
+
+`crawler crawl` parses its options and calls it; `scrapy crawl` (crawler/commands/crawl.py) ends
+with the same `finished` call, so both print the same report and exit with the same status. The
+crawl's state lives in the CrawlRun extension, read here when Scrapy is done.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.settings import Settings
+
+from crawler import settings as project_settings
+from crawler.config import ADHOC_MAX_PAGES, ConfigError, Source, adhoc_source, load_sources
+from crawler.extensions import CrawlRun
+from crawler.report import EXIT_BUSY, EXIT_ERROR, EXIT_USAGE, RunReport
+from db.vocabulary import SOURCE_BUSY
+
+
+class CrawlError(Exception):
+    """The crawl could not start, or stopped on an error. The message is one line for people;
+    `code` is the exit status; `report` is the run's report when the run had started."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR, report: RunReport | None = None):
+        super().__init__(message)
+        self.code = code
+        self.report = report
+
+
+def crawl_settings(
+    db_path: str, sources_file: str | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """The project's Scrapy settings for a crawl into `db_path` (crawler/settings.py, or the module
+    SCRAPY_SETTINGS_MODULE names, as Scrapy would), with `overrides` (as `-s NAME=VALUE` would give
+    them) on top."""
+    settings = Settings()
+    module = os.environ.get("SCRAPY_SETTINGS_MODULE") or project_settings.__name__
+    settings.setmodule(module, priority="project")
+    settings.set("CRAWLER_DB", db_path, priority="cmdline")
+    if sources_file is not None:
+        settings.set("CRAWLER_SOURCES_FILE", sources_file, priority="cmdline")
+    for key, value in (overrides or {}).items():
+        settings.set(key, value, priority="cmdline")
+    return settings
+
+
+def resolve_target(
+    target: str,
+    sources_file: str,
+    *,
+    name: str | None = None,
+    allow_private: list[str] | None = None,
+    max_pages: int = ADHOC_MAX_PAGES,
+    spider_names: list[str] | None = None,
+) -> Source | str:
+    """What `target` names: an ad hoc `site` source for an http(s) URL (named after its host and
+    port unless `name` is given), or the name of a configured source or hand-written spider.
+    Options that only a URL crawl takes are refused for a name. Raises CrawlError."""
+    try:
+        if re.match(r"(?i)https?://", target):
+            return adhoc_source(
+                target, name=name, allow_private=allow_private or [], max_pages=max_pages
+            )
+        sources = load_sources(sources_file)
+    except ConfigError as exc:
+        raise CrawlError(
+            str(exc), EXIT_USAGE if target.lower().startswith("http") else EXIT_ERROR
+        ) from None
+    if spider_names is not None and target not in spider_names:
+        web = sorted(n for n, s in sources.items() if s.web is not None)
+        raise CrawlError(
+            f"no web source or spider named {target!r} in {sources_file} "
+            f"(configured: {', '.join(web) or 'none'}; or give an http(s) URL)",
+            EXIT_USAGE,
+        )
+    if allow_private:
+        raise CrawlError(
+            f"--allow-private applies to a crawl of a URL; for source {target!r} set "
+            f"allow_private in {sources_file}",
+            EXIT_USAGE,
+        )
+    return target
+
+
+def run_crawl(target: Source | str, db_path: str, settings: Settings | None = None) -> RunReport:
+    """Crawl a source (an ad hoc `Source`, or the name of a configured source or spider) into the
+    database at `db_path`; returns the closed run report. Raises CrawlError (busy source,
+    unusable database, a database that failed during the crawl: then with the report)."""
+    settings = settings if settings is not None else crawl_settings(db_path)
+    settings.set("CRAWLER_DB", db_path, priority="cmdline")
+    process = CrawlerProcess(settings)
+    if isinstance(target, Source):
+        from crawler.spiders.configured import spider_class
+
+        crawler = process.create_crawler(spider_class(target))
+    else:
+        crawler = process.create_crawler(target)
+    process.crawl(crawler)
+    process.start()
+    return finished(crawler, target.name if isinstance(target, Source) else target)
+
+
+def finished(crawler: Crawler, name: str) -> RunReport:
+    """The report of a crawl Scrapy has finished, or the CrawlError that ended it."""
+    state = crawler.get_extension(CrawlRun)
+    if state is not None and state.refused is not None:
+        reason, message = state.refused
+        raise CrawlError(message, EXIT_BUSY if reason == SOURCE_BUSY else EXIT_ERROR)
+    report = state.report if state is not None else None
+    if report is None:
+        raise CrawlError(f"crawl of {name} did not start (see the log with -v)")
+    if state is not None and state.fatal:  # the database failed: what is stored stays stored
+        raise CrawlError(state.fatal, EXIT_ERROR, report)
+    return report

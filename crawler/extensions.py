@@ -1,0 +1,192 @@
+"""The crawl's run, as a Scrapy extension: found by every component with
+`crawler.get_extension(CrawlRun)`, never hung on the Crawler object.
+
+It opens the run when the spider opens (the source's lock, the database, the writer, the cleaning
+pool) and closes it when the spider closes, with Scrapy's reason (`shutdown`: Ctrl-C or SIGTERM,
+the run is `interrupted`). A run that cannot start (its source is busy, its database cannot be
+used) closes the spider at once with nothing recorded, and says why in `refused`. A database that
+fails during the crawl stops it: `fatal` holds the one line for people; what was committed stays.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import CloseSpider
+from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
+from scrapy.utils.defer import deferred_from_coro
+
+from cleaners.clean import CleanOptions
+from cleaners.worker import CleanerPool, default_workers
+from crawler import settings as defaults
+from crawler.config import dedup_config, default_options, load_sources, worker_memory_limit
+from crawler.core import Ingest
+from crawler.items import RawPage
+from crawler.report import RunReport
+from crawler.run import Run
+from db.connect import DatabaseError, describe_error
+from db.dedup import ConfigMismatch
+from db.locks import SourceBusy
+from db.runs import recorded
+from db.vocabulary import DATABASE_ERROR, DROPPED, SOURCE_BUSY
+
+log = logging.getLogger(__name__)
+
+
+def cleaning_options(settings: BaseSettings, options: CleanOptions) -> CleanOptions:
+    """The source's cleaning options, with the size cap and deadline given on the command line
+    (`-s CRAWLER_MAX_INPUT_BYTES=...`, `-s CRAWLER_EXTRACT_TIMEOUT=...`) taking precedence."""
+    cmdline = SETTINGS_PRIORITIES["cmdline"]
+    if (settings.getpriority("CRAWLER_MAX_INPUT_BYTES") or 0) >= cmdline:
+        options = replace(options, max_bytes=settings.getint("CRAWLER_MAX_INPUT_BYTES"))
+    if (settings.getpriority("CRAWLER_EXTRACT_TIMEOUT") or 0) >= cmdline:
+        options = replace(options, extract_timeout=settings.getfloat("CRAWLER_EXTRACT_TIMEOUT"))
+    return options
+
+
+class CrawlRun:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.run: Run | None = None
+        self.ingest: Ingest | None = None
+        self.pool: CleanerPool | None = None
+        self.options: CleanOptions = default_options()
+        self.refused: tuple[str, str] | None = (
+            None  # (close reason, message): the run did not start
+        )
+        self.fatal: str | None = None  # the database failed: the crawl stopped on this line
+        # every article request's origin -> URL: an input that ends without a ledger row is
+        # recorded `failed` / `dropped` at the end rather than lost (LedgerNetMiddleware)
+        self.article_origins: dict[str, str] = {}
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CrawlRun:
+        return cls(crawler)
+
+    @staticmethod
+    def of(crawler: Crawler) -> CrawlRun:
+        """The crawl's run extension (it is in the project's EXTENSIONS)."""
+        found = crawler.get_extension(CrawlRun)
+        if found is None:
+            raise RuntimeError("crawler.extensions.CrawlRun is not enabled in EXTENSIONS")
+        return found
+
+    @property
+    def report(self) -> RunReport | None:
+        return self.run.report if self.run is not None else None
+
+    @property
+    def db_path(self) -> str:
+        return str(self.crawler.settings.get("CRAWLER_DB", defaults.CRAWLER_DB))
+
+    # --- opening -------------------------------------------------------------------------------
+    def spider_opened(self, spider: Spider) -> None:
+        settings = self.crawler.settings
+        name = spider.name
+        source = getattr(spider, "source", None) or load_sources(
+            settings.get("CRAWLER_SOURCES_FILE")
+        ).get(name)
+        if source is not None:
+            self.options = source.clean
+        self.options = cleaning_options(settings, self.options)
+        run = Run(
+            self.db_path,
+            name,
+            f"crawl {name}",
+            dedup_config(settings),
+            near=settings.getbool("DEDUP_ENABLED", defaults.DEDUP_ENABLED),
+            batch=settings.getint("CRAWLER_STORE_BATCH", defaults.CRAWLER_STORE_BATCH),
+            linger=settings.getfloat("CRAWLER_STORE_LINGER", defaults.CRAWLER_STORE_LINGER),
+        )
+        try:
+            run.open()
+        except SourceBusy as exc:
+            self._refuse(SOURCE_BUSY, str(exc))
+        except OSError as exc:  # the lock folder beside the database cannot be written
+            self._refuse(DATABASE_ERROR, f"cannot take the run lock beside {self.db_path}: {exc}")
+        except (DatabaseError, ConfigMismatch) as exc:
+            self._refuse(DATABASE_ERROR, str(exc))
+        self.run = run
+        workers = settings.getint("CRAWLER_WORKERS") or default_workers()
+        memory = worker_memory_limit(settings.getint("CRAWLER_WORKER_MEMORY_MB"))
+        self.pool = CleanerPool(workers, memory_limit=memory)
+        self.ingest = Ingest(run)
+
+    def _refuse(self, reason: str, message: str) -> None:
+        """The run cannot start: nothing is recorded, the spider closes at once, and `crawler
+        crawl` prints `message` as its error."""
+        self.refused = (reason, message)
+        raise CloseSpider(reason)
+
+    # --- during the crawl ----------------------------------------------------------------------
+    def failed(self, exc: BaseException) -> None:
+        """The database cannot be written (disk full, read-only, I/O error, another process
+        rebuilt the index): nothing more can be recorded, so the crawl stops at once, once.
+        Every unit of work committed before stays as it is. Called on the reactor's thread by the
+        first component that sees the writer's error (an item awaiting its store, a request being
+        recorded)."""
+        if self.fatal:
+            return
+        self.fatal = describe_error(exc, self.db_path)
+        log.error("%s: stopping the crawl", self.fatal)
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None:
+            deferred_from_coro(engine.close_spider_async(reason=DATABASE_ERROR))
+
+    def settle(self, page: RawPage, state: str, reason: str, detail: str = "", **kw: Any) -> None:
+        """Record an input that ends before any page is cleaned (refused, failed to fetch)."""
+        if self.run is not None and self.run.error is not None:
+            self.failed(self.run.error)  # the writer stopped: the crawl stops too
+        if self.fatal or self.refused:
+            return  # the run could not start or its database failed: nothing can be recorded
+        if self.ingest is None:
+            log.warning("%s %s (%s): %s", state, page.url, reason, detail)
+            return
+        self.ingest.settle(page, state, reason, detail, **kw)
+
+    def settle_request(
+        self, request: Request, state: str, reason: str, detail: str = "", **kw: Any
+    ) -> None:
+        """Record a request that ends before any page is cleaned, under the URL first requested."""
+        origin = (request.meta.get("redirect_urls") or [request.url])[0]
+        spider = self.crawler.spider
+        name = spider.name if spider is not None else "web"
+        attempts = int(request.meta.get("retry_times", 0)) + 1
+        page = RawPage(origin=origin, url=request.url, source=name, body=b"", attempts=attempts)
+        self.settle(page, state, reason, detail, **kw)
+
+    # --- closing -------------------------------------------------------------------------------
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        if self.pool is not None:
+            self.pool.close()
+        run = self.run
+        if run is None or self.ingest is None:
+            return
+        status = "interrupted" if reason == "shutdown" else "finished"
+        if self.fatal:
+            status = "failed"
+        elif status == "finished":
+            self._settle_dropped(run, self.ingest)
+        stats = self.crawler.stats
+        if stats is not None:
+            run.report.fetched = int(stats.get_value("response_received_count", 0) or 0)
+        run.close(status)
+        if run.error is not None and not self.fatal:
+            self.fatal = describe_error(run.error, self.db_path)
+            log.error("%s", self.fatal)
+
+    def _settle_dropped(self, run: Run, ingest: Ingest) -> None:
+        """Article requests that ended without any ledger row (see LedgerNetMiddleware)."""
+        name = run.report.source
+        for origin, url in self.article_origins.items():
+            if run.writer.reserved(origin) or recorded(run.reader, run.report.run_id, origin):
+                continue
+            page = RawPage(origin=origin, url=url, source=name, body=b"")
+            if ingest.settle(page, "failed", DROPPED, "the request ended without a result"):
+                log.warning("no result for %s: recorded failed / %s", origin, DROPPED)
