@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import sqlite3
 import sys
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import click
 
@@ -68,6 +69,36 @@ verbose_option = click.option(
     callback=_set_verbose,
     help="Log debug detail to stderr.",
 )
+
+
+class Moment(click.ParamType):
+    """A point in time for --since/--until: an ISO date (`2025-06-01`, midnight UTC), an ISO time
+    (`2025-06-01T08:00`, UTC unless it gives an offset), or a span back from now: `90m`, `12h`,
+    `7d`, `2w`. Given to the queries as ISO 8601 in UTC, comparable with the stored times."""
+
+    name = "time"
+    _SPAN: ClassVar[re.Pattern[str]] = re.compile(r"(\d+)\s*([mhdw])")
+    _UNITS: ClassVar[dict[str, str]] = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from datetime import UTC, datetime, timedelta
+
+        text = str(value).strip()
+        if span := self._SPAN.fullmatch(text):
+            moment = datetime.now(UTC) - timedelta(**{self._UNITS[span[2]]: int(span[1])})
+        else:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                self.fail(
+                    f"{value!r} is not an ISO date or time (2025-06-01, 2025-06-01T08:00+09:00) "
+                    "nor a span back from now (12h, 7d, 2w)",
+                    param,
+                    ctx,
+                )
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
@@ -454,24 +485,40 @@ def _reader(db_path: str) -> Any:
 @click.argument("query")
 @read_db_option
 @click.option("--source", default=None, help="Only this source's articles.")
-@click.option("--since", default=None, help="Published (or stored) on or after this ISO date.")
+@click.option(
+    "--since", type=Moment(), default=None, help="Stored on or after this time (ISO, or 7d)."
+)
+@click.option(
+    "--published-since",
+    type=Moment(),
+    default=None,
+    help="Published on or after this time (articles without a date: by their stored time).",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines, one hit per line.")
 def search_cmd(
-    query: str, db_path: str, source: str | None, since: str | None, limit: int, as_json: bool
+    query: str,
+    db_path: str,
+    source: str | None,
+    since: str | None,
+    published_since: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """Full-text search over titles and texts, in any language; best matches first.
 
     Every word must occur ("quoted phrases" as written). Words of three characters or more use the
     index; shorter ones (a two-syllable Korean word) are matched by scanning.
 
-    Example: crawler search "ferry terminal" --since 2025-01-01
+    Example: crawler search "ferry terminal" --published-since 2025-01-01
     """
     from db.queries import search
 
     db = _reader(db_path)
     try:
-        hits = search(db, query, source=source, since=since, limit=limit)
+        hits = search(
+            db, query, source=source, since=since, published_since=published_since, limit=limit
+        )
     except sqlite3.Error as exc:
         fail(f"search failed: {exc}")
     for hit in hits:
@@ -495,8 +542,10 @@ def search_cmd(
 )
 @click.option("--source", default=None, help="Only this source.")
 @click.option("--language", default=None, help="Only this language (ISO 639-1, e.g. ko).")
-@click.option("--since", default=None, help="Stored on or after this ISO time (UTC).")
-@click.option("--until", default=None, help="Stored before this ISO time (UTC).")
+@click.option(
+    "--since", type=Moment(), default=None, help="Stored on or after this time (ISO, or 7d)."
+)
+@click.option("--until", type=Moment(), default=None, help="Stored before this time (ISO, or 1d).")
 @click.option(
     "--after-id",
     type=int,
@@ -550,22 +599,21 @@ def stats_cmd(db_path: str, source: str | None, limit: int, as_json: bool) -> No
     """Recent runs: what each stored, skipped and failed, how long it took."""
     if not os.path.exists(db_path):
         fail(f"no database at {db_path}", EXIT_USAGE)
+    from db.runs import recent_runs, run_sources
+
     try:
         db = connect(db_path)
-        where, params = ("WHERE source = ?", [source]) if source else ("", [])
-        rows = list(
-            db.query(
-                f"""SELECT id, source, status, started_at, finished_at, inputs, stored, duplicates,
-                       unchanged, rejected, failed, report FROM runs {where}
-                    ORDER BY id DESC LIMIT ?""",
-                [*params, limit],
-            )
-        )
+        rows = recent_runs(db, source, limit)
+        known = run_sources(db) if source and not rows else []
     except (DatabaseError, sqlite3.Error) as exc:
         fail(describe_error(exc, db_path))
+    if source and not rows:
+        fail(
+            f"no source {source!r} has run in {db_path} (sources: {', '.join(known) or 'none'})",
+            EXIT_USAGE,
+        )
     if as_json:
         for row in rows:
-            row["report"] = json.loads(row["report"] or "{}")
             click.echo(json.dumps(row, ensure_ascii=False, sort_keys=True))
         return
     header = f"{'run':>5} {'source':<16} {'status':<11} {'started (UTC)':<20} {'secs':>7} "
@@ -574,7 +622,7 @@ def stats_cmd(db_path: str, source: str | None, limit: int, as_json: bool) -> No
     )
     click.echo(header)
     for row in rows:
-        report = json.loads(row["report"] or "{}")
+        report = row["report"]
         secs = report.get("duration_s")
         rate = report.get("inputs_per_s")
         click.echo(

@@ -64,10 +64,13 @@ def search(
     *,
     source: str | None = None,
     since: str | None = None,
+    published_since: str | None = None,
     limit: int = 20,
 ) -> list[Hit]:
     """Articles containing every term of `query` in their title or text, best first (BM25 over the
-    terms the index can match: three characters or more; shorter ones are matched by LIKE)."""
+    terms the index can match: three characters or more; shorter ones are matched by LIKE).
+    `since` bounds the stored time, `published_since` the publication time (an article without
+    one by its stored time); both ISO 8601 in UTC."""
     terms = terms_of(query)
     if not terms:
         return []
@@ -81,8 +84,12 @@ def search(
         where.append("a.source = ?")
         params.append(source)
     if since:
-        where.append("coalesce(a.published_at, a.stored_at) >= ?")
+        where.append("a.stored_at >= ?")
         params.append(since)
+    if published_since:
+        # published times keep their own offsets: compared as instants, not as strings
+        where.append("julianday(coalesce(a.published_at, a.stored_at)) >= julianday(?)")
+        params.append(published_since)
     if indexed:
         match = " AND ".join('"' + t.replace('"', '""') + '"' for t in indexed)
         sql = f"""SELECT a.id, a.source, a.url, a.title, a.published_at, a.text

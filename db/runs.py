@@ -106,6 +106,11 @@ def recent_runs(db: Database, source: str | None, limit: int) -> list[dict[str, 
     return rows
 
 
+def run_sources(db: Database) -> list[str]:
+    """Every source that has a run in this database."""
+    return [r[0] for r in db.execute("SELECT DISTINCT source FROM runs ORDER BY source")]
+
+
 def ledger_counts(db: Database, run_id: int) -> dict[str, int]:
     """Terminal states of this run's inputs, counted from the ledger itself."""
     rows = db.execute(
