@@ -266,14 +266,18 @@ def adhoc_source(
     max_pages: int = ADHOC_MAX_PAGES,
 ) -> Source:
     """A `site` source for one URL that no sources file names (`crawler crawl URL`), with the
-    default politeness; named after its host unless `name` is given."""
+    default politeness; named after its host (and its port, when the URL names one) unless
+    `name` is given."""
     raw: dict[str, Any] = {"start_urls": [url], "allow_private": allow_private}
     raw["max_pages"] = max_pages
     try:
         web = _web(raw)
     except ConfigError as exc:
         raise ConfigError(f"crawl {url}: {exc}") from None
-    host = urlsplit(url).hostname or "site"
+    parts = urlsplit(url)
+    host = parts.hostname or "site"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
     return Source(name=name or host, kind="site", description=f"ad hoc crawl of {url}", web=web)
 
 

@@ -113,6 +113,9 @@ class CrawlRun:
         except (DatabaseError, ConfigMismatch) as exc:
             self._refuse(DATABASE_ERROR, str(exc))
         self.run = run
+        contact = settings.get("CRAWLER_CONTACT_URL")
+        if not contact or "example.invalid" in contact:  # once a run, once it holds its lock
+            log.warning("CRAWLER_CONTACT_URL is not set: sites cannot tell who crawls them")
         workers = settings.getint("CRAWLER_WORKERS") or default_workers()
         memory = worker_memory_limit(settings.getint("CRAWLER_WORKER_MEMORY_MB"))
         self.pool = CleanerPool(workers, memory_limit=memory)

@@ -38,6 +38,7 @@ from db.vocabulary import (
     NOT_REFETCHED,
     REDIRECT_LOOP,
     ROBOTS_DISALLOWED,
+    ROBOTS_UNREACHABLE,
     TOO_MANY_REDIRECTS,
 )
 
@@ -105,20 +106,29 @@ _DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
 class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
     """Scrapy's robots.txt middleware with RFC 9309's rule for failures: a robots.txt that answers
     5xx (or 429), or cannot be fetched at all, means "disallow everything" (Scrapy allows all).
-    Requests that robots.txt forbids are recorded `rejected` / `robots_disallowed`, never sent.
+    Requests that robots.txt forbids are recorded `rejected` / `robots_disallowed`, and those of a
+    site whose robots.txt could not be read `rejected` / `robots_unreachable` with the cause; none
+    is sent.
 
-    Overrides `_parse_robots` and `_robots_error` of Scrapy 2.13+; tests pin the behaviour."""
+    Overrides `_parse_robots` and `_robots_error` of Scrapy 2.13+ (the names are checked by
+    tests/test_dependencies.py, behind the version bound in pyproject.toml)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.unreachable: dict[str, str] = {}  # netloc -> why its robots.txt could not be read
 
     async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
         if response.status >= 500 or response.status == 429:
             log.warning(
                 "robots.txt of %s answered %s: disallowing the site", netloc, response.status
             )
+            self.unreachable[netloc] = f"robots.txt answered HTTP {response.status}"
             response = response.replace(body=_DISALLOW_ALL)
         await super()._parse_robots(response, netloc, request)
 
     def _robots_error(self, exc: Exception, netloc: str) -> None:
         log.warning("robots.txt of %s unreachable (%s): disallowing the site", netloc, exc)
+        self.unreachable[netloc] = f"robots.txt unreachable: {type(exc).__name__}: {exc}"[:300]
         rp = build_from_crawler(self._parserimpl, self.crawler, _DISALLOW_ALL)
         waiting = self._parsers[netloc]
         self._parsers[netloc] = rp
@@ -129,9 +139,12 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         try:
             super().process_request_2(rp, request)
         except IgnoreRequest:
-            settle_request(
-                self.crawler, request, "rejected", ROBOTS_DISALLOWED, "forbidden by robots.txt"
-            )
+            cause = self.unreachable.get(urlsplit(request.url).netloc)
+            if cause is not None:
+                settle_request(self.crawler, request, "rejected", ROBOTS_UNREACHABLE, cause)
+            else:
+                detail = "forbidden by robots.txt"
+                settle_request(self.crawler, request, "rejected", ROBOTS_DISALLOWED, detail)
             raise
 
 

@@ -23,7 +23,13 @@ EXIT_BUSY = 75  # not run: another process is running this source (EX_TEMPFAIL)
 EXIT_INTERRUPTED = 130
 _NETWORK = ("fetch_error", "http_5", "http_429")
 # Refusals by our own rules: a source whose every request is refused is unreachable too.
-_REFUSED = ("private_address", "bad_scheme", "unresolvable", "robots_disallowed")
+_REFUSED = (
+    "private_address",
+    "bad_scheme",
+    "unresolvable",
+    "robots_disallowed",
+    "robots_unreachable",
+)
 log = logging.getLogger("crawler.progress")
 
 # How runs show progress: "line" rewrites one status line on the terminal (stderr), "log" writes

@@ -81,6 +81,7 @@ FETCH_ERROR = "fetch_error"
 REDIRECT_LOOP = "redirect_loop"
 TOO_MANY_REDIRECTS = "too_many_redirects"
 ROBOTS_DISALLOWED = "robots_disallowed"
+ROBOTS_UNREACHABLE = "robots_unreachable"
 HTTP = "http_"  # + the status: http_404, http_503
 # sitemaps and feeds
 EMPTY_SITEMAP = "empty_sitemap"
@@ -127,6 +128,7 @@ REASONS: dict[str, tuple[tuple[str, ...], str]] = {
     UNREADABLE: (("failed",), "the file could not be read"),
     PRIVATE_ADDRESS: (("rejected",), "a request to a private address not allowed"),
     ROBOTS_DISALLOWED: (("rejected",), "robots.txt forbids the URL"),
+    ROBOTS_UNREACHABLE: (("rejected",), "robots.txt answered 5xx or could not be fetched"),
     BAD_SCHEME: (("rejected",), "a request or redirect to a scheme other than http(s)"),
     UNRESOLVABLE: (("rejected",), "the host name does not resolve"),
     HTTP + "NNN": (("rejected", "failed"), "an HTTP error status (4xx rejected, 5xx/429 failed)"),

@@ -114,15 +114,20 @@ def test_configured_web_sources_are_scrapy_spiders(tmp_path: Path) -> None:
         "utf-8",
     )
     scrapy = Path(sys.executable).parent / "scrapy"
+    # the sources file is a setting: `-s` on the command line, as scrapyd's `-d setting=...`
     listed = subprocess.run(
-        [str(scrapy), "list"],
+        [str(scrapy), "list", "-s", f"CRAWLER_SOURCES_FILE={path}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
-        env={**__import__("os").environ, "CRAWLER_SOURCES_FILE": str(path)},
         check=True,
     )
     assert listed.stdout.split() == ["news_feed", "news_links", "news_site", "news_sitemap"]
+    # and nothing is read at import: without the setting, the project's own file is listed
+    default = subprocess.run(
+        [str(scrapy), "list"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "news_feed" not in default.stdout.split()
     custom = load_sources(path)["by_hand"]
     assert custom.web is not None and custom.web.start_urls == [] and custom.web.concurrency == 1

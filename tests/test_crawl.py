@@ -124,10 +124,16 @@ def test_a_failing_robots_txt_disallows_the_whole_site(tmp_path: Path) -> None:
         )
         requested = set(site.requested)
     assert result.returncode == 4, result.stderr  # the source is unreachable, and says so
-    assert "unreachable: robots_disallowed 1" in result.stdout
+    assert "unreachable: robots_unreachable 1" in result.stdout
     assert requested == {"/robots.txt"}  # RFC 9309: 5xx means disallow everything
-    assert query(db, "SELECT origin, state, reason FROM pages") == [
-        (f"{site.base}/sitemap.xml", "rejected", "robots_disallowed")
+    # recorded as what happened, not as a rule the site wrote
+    assert query(db, "SELECT origin, state, reason, detail FROM pages") == [
+        (
+            f"{site.base}/sitemap.xml",
+            "rejected",
+            "robots_unreachable",
+            "robots.txt answered HTTP 503",
+        )
     ]
 
 
@@ -203,7 +209,9 @@ def test_crawl_url_finds_the_sitemap_that_robots_txt_names(tmp_path: Path) -> No
     assert "/feed.xml" not in requested and "/news/" not in requested  # the sitemap was enough
     assert not any(p.startswith("/private/") for p in requested)
     assert len(_stored_paths(db, site.base)) == len(ARTICLES)
-    assert query(db, "SELECT DISTINCT source FROM articles") == [("127.0.0.1",)]
+    # named after host and port: two local sites on different ports are two sources
+    port = site.base.rsplit(":", 1)[1]
+    assert query(db, "SELECT DISTINCT source FROM articles") == [(f"127.0.0.1:{port}",)]
     check_ledger(db)
 
 

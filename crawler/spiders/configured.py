@@ -80,8 +80,6 @@ def user_agent(contact: str | None) -> str:
         release = version("dedup-crawler")
     except PackageNotFoundError:
         release = "dev"
-    if not contact or "example.invalid" in contact:
-        log.warning("CRAWLER_CONTACT_URL is not set: sites cannot tell who crawls them")
     return f"dedup-crawler/{release} (+{contact or 'no contact given'})"
 
 
