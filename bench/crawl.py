@@ -52,6 +52,10 @@ def page(i: int) -> str:
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
+    # Keep-alive, as real sites serve: with HTTP/1.0 every page costs a new connection, and
+    # Scrapy's pooled connections, closed by the server after each response, fail and are retried
+    protocol_version = "HTTP/1.1"
+
     def log_message(self, *_args: object) -> None:
         pass
 

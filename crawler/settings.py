@@ -47,6 +47,11 @@ USER_AGENT = None  # None: "dedup-crawler/VERSION (+CRAWLER_CONTACT_URL)"
 ROBOTSTXT_OBEY = True
 AUTOTHROTTLE_ENABLED = True
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
+# Scrapy handles each response's output (items, requests) with this many asyncio tasks, created
+# afresh for every response: its default, 100, cost a crawl a quarter of its event loop's time
+# (bench/crawl.py), and an article page yields one item. Items still run concurrently across
+# responses (CONCURRENT_REQUESTS of them).
+CONCURRENT_ITEMS = 4
 DOWNLOAD_MAXSIZE = CRAWLER_MAX_INPUT_BYTES
 DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 30
