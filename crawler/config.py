@@ -48,8 +48,8 @@ class Web:
     max_pages: int = 0  # 0 = no cap
     revisit_days: float = 0  # 0 = a stored article is never refetched
     allow_private: bool | list[str] = False  # or only these addresses/networks
-    download_delay: float = 1.0
-    concurrency: int = 2
+    download_delay: float = settings.DOWNLOAD_DELAY
+    concurrency: int = settings.CONCURRENT_REQUESTS_PER_DOMAIN
 
     @cached_property
     def private_allowance(self) -> bool | tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -250,12 +250,14 @@ def _web(raw: dict[str, Any], *, needs_urls: bool = True) -> Web:
         max_pages=int(_number(raw, "max_pages", 0)),
         revisit_days=_number(raw, "revisit_days", 0),
         allow_private=allow_private,
-        download_delay=_number(raw, "download_delay", 1.0),
-        concurrency=int(_number(raw, "concurrency", 2, minimum=1)),
+        download_delay=_number(raw, "download_delay", settings.DOWNLOAD_DELAY),
+        concurrency=int(
+            _number(raw, "concurrency", settings.CONCURRENT_REQUESTS_PER_DOMAIN, minimum=1)
+        ),
     )
 
 
-ADHOC_MAX_PAGES = 200
+ADHOC_MAX_PAGES = settings.CRAWLER_ADHOC_MAX_PAGES
 
 
 def adhoc_source(

@@ -28,6 +28,7 @@ from crawler.report import (
     EXIT_OK,
     EXIT_UNREACHABLE,
 )
+from db import runs
 from db.locks import is_locked
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,8 @@ def next_due(schedule: str, last_success: datetime | None, now: datetime) -> dat
 
 def last_success(db: Database, source: str) -> datetime | None:
     """When the source's last finished run started (interrupted and failed runs do not count)."""
-    if "runs" not in db.table_names():
-        return None
-    row = db.execute(
-        "SELECT max(started_at) FROM runs WHERE source = ? AND status = 'finished'", [source]
-    ).fetchone()
-    return datetime.fromisoformat(row[0]) if row and row[0] else None
+    started = runs.last_success(db, source)
+    return datetime.fromisoformat(started) if started else None
 
 
 @dataclass

@@ -29,6 +29,7 @@ CRAWLER_WORKERS = 0  # cleaning worker processes (pages cleaned at once); 0 = on
 CRAWLER_STORE_BATCH = 256  # inputs per store transaction, at most; 1 = each input on its own
 # and how long the writer waits for more inputs to join a transaction (group commit), at most
 CRAWLER_STORE_LINGER = 0.1
+CRAWLER_ADHOC_MAX_PAGES = 200  # `crawler crawl URL`: responses at most (--max-pages)
 
 DEDUP_ENABLED = True  # near-duplicate detection; exact dedup (URL, content hash) is always on
 DEDUP_NUM_PERM = _DEDUP.num_perm
@@ -46,7 +47,8 @@ CRAWLER_CONTACT_URL = "https://example.invalid/crawler-contact"
 USER_AGENT = None  # None: "dedup-crawler/VERSION (+CRAWLER_CONTACT_URL)"
 ROBOTSTXT_OBEY = True
 AUTOTHROTTLE_ENABLED = True
-CONCURRENT_REQUESTS_PER_DOMAIN = 2
+CONCURRENT_REQUESTS_PER_DOMAIN = 2  # also each source's `concurrency` unless it sets one
+DOWNLOAD_DELAY = 1.0  # seconds between requests to a site; each source's `download_delay` default
 # Scrapy handles each response's output (items, requests) with this many asyncio tasks, created
 # afresh for every response: its default, 100, cost a crawl a quarter of its event loop's time
 # (bench/crawl.py), and an article page yields one item. Items still run concurrently across

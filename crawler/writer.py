@@ -51,7 +51,11 @@ class Work:
     future: Future[list[Outcome]] = field(default_factory=Future)
 
 
-_STOP = object()
+class _Stop:
+    """Queued by `close`: the writer stores what was queued before it, then stops."""
+
+
+_STOP = _Stop()
 
 
 class Writer:
@@ -74,7 +78,7 @@ class Writer:
         self.linger = max(0.0, linger)
         self.progress = progress
         self.error: BaseException | None = None
-        self._queue: queue.SimpleQueue[Work | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Work | _Stop] = queue.SimpleQueue()
         self._reserved: set[str] = set()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._serve, name="writer", daemon=True)
@@ -120,9 +124,9 @@ class Writer:
         stopping = False
         while not stopping:
             first = self._queue.get()
-            if first is _STOP:
+            if isinstance(first, _Stop):
                 return
-            group: list[Work] = [first]  # type: ignore[list-item]
+            group: list[Work] = [first]
             deadline = time.monotonic() + self.linger
             while len(group) < self.batch:
                 wait = deadline - time.monotonic()
@@ -130,10 +134,10 @@ class Writer:
                     item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
+                if isinstance(item, _Stop):
                     stopping = True
                     break
-                group.append(item)  # type: ignore[arg-type]
+                group.append(item)
             if self.error is not None:
                 self._fail(group, self.error)
                 continue

@@ -325,12 +325,11 @@ def test_the_readme_hand_written_spider_runs_with_scrapy_crawl_and_crawler_crawl
         env = {
             **os.environ,
             "PYTHONPATH": str(tmp_path),
-            "CRAWLER_SOURCES_FILE": str(sources),
         }
         scrapy = [sys.executable, "-m", "scrapy"]
         settings = ["-s", "SPIDER_MODULES=crawler.spiders,handwritten", "-s", "LOG_LEVEL=WARNING"]
         listed = subprocess.run(
-            [*scrapy, "list", *settings], cwd=ROOT, env=env, capture_output=True, text=True,
+            [*scrapy, "list", *settings, "-s", f"CRAWLER_SOURCES_FILE={sources}"], cwd=ROOT, env=env, capture_output=True, text=True,
             timeout=60,
         )  # fmt: skip
         assert "testtimes" in listed.stdout.split(), listed.stderr
@@ -413,3 +412,33 @@ def test_sigterm_stops_a_crawl_which_records_itself_interrupted(tmp_path: Path) 
     assert "interrupted" in out.splitlines()[0]
     assert query(db, "SELECT status FROM runs") == [("interrupted",)]
     check_ledger(db)
+
+
+def test_scrapy_crawl_reports_and_exits_as_crawler_crawl_does(tmp_path: Path) -> None:
+    """`scrapy crawl NAME` prints the same run report and ends with the same exit status as
+    `crawler crawl NAME`: here a source whose site is down (exit 4, unreachable)."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    sources = sources_file(tmp_path, base)
+    scrapy = Path(sys.executable).parent / "scrapy"
+    ours = crawler_subprocess(
+        "crawl",
+        "testsite",
+        "--sources",
+        str(sources),
+        "--db",
+        str(tmp_path / "a.db"),
+        *FAST_RETRIES,
+    )
+    theirs = subprocess.run(
+        [str(scrapy), "crawl", "testsite", "-s", f"CRAWLER_SOURCES_FILE={sources}",
+         "-s", f"CRAWLER_DB={tmp_path / 'b.db'}", "-s", "LOG_LEVEL=ERROR", *FAST_RETRIES],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert ours.returncode == theirs.returncode == 4, (ours.stderr, theirs.stderr)
+    for result in (ours, theirs):
+        assert "run 1 [testsite] finished" in result.stdout
+        assert "warning: source testsite unreachable: robots_unreachable 1" in result.stdout
