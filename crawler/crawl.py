@@ -12,8 +12,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.crawler import Crawler, CrawlerProcess, CrawlerProcessBase
 from scrapy.settings import Settings
+from scrapy.utils.ossignal import install_shutdown_handlers
 
 from crawler import settings as project_settings
 from crawler.config import ADHOC_MAX_PAGES, ConfigError, Source, adhoc_source, load_sources
@@ -101,8 +102,18 @@ def run_crawl(target: Source | str, db_path: str, settings: Settings | None = No
     else:
         crawler = process.create_crawler(target)
     process.crawl(crawler)
-    process.start()
+    start(process, crawler)
     return finished(crawler, target.name if isinstance(target, Source) else target)
+
+
+def start(process: CrawlerProcessBase, crawler: Crawler) -> None:
+    """Run Scrapy until the crawl ends, stopped our way on SIGINT or SIGTERM: the first signal
+    drops queued requests and lets the pages in flight finish and store; a second stops the event
+    loop at once. Either way the run is closed `interrupted` (exit 130, or 143 for SIGTERM)."""
+    state = CrawlRun.of(crawler)
+    install_shutdown_handlers(lambda signum, _frame: state.signalled(signum))
+    process.start(install_signal_handlers=False)
+    state.abandon()  # a no-op unless a second signal left the run open
 
 
 def finished(crawler: Crawler, name: str) -> RunReport:

@@ -11,12 +11,14 @@ fails during the crawl stops it: `fatal` holds the one line for people; what was
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import CloseSpider
+from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 from scrapy.utils.defer import deferred_from_coro
 
@@ -62,6 +64,7 @@ class CrawlRun:
         # every article request's origin -> URL: an input that ends without a ledger row is
         # recorded `failed` / `dropped` at the end rather than lost (LedgerNetMiddleware)
         self.article_origins: dict[str, str] = {}
+        self.signals: list[int] = []  # SIGINT / SIGTERM received, in order
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -164,6 +167,65 @@ class CrawlRun:
         page = RawPage(origin=origin, url=request.url, source=name, body=b"", attempts=attempts)
         self.settle(page, state, reason, detail, **kw)
 
+    # --- stopping ------------------------------------------------------------------------------
+    @property
+    def stopping(self) -> bool:
+        return bool(self.signals)
+
+    def in_flight(self) -> int:
+        """Pages being downloaded, cleaned or stored."""
+        engine = self.crawler.engine
+        downloading = len(engine.downloader.active) if engine is not None else 0
+        return downloading + (self.run.writer.in_flight() if self.run is not None else 0)
+
+    def signalled(self, signum: int) -> None:
+        """SIGINT or SIGTERM (in the signal handler): the first stops the crawl gracefully, the
+        second at once. One line on stderr at once, whatever the event loop is doing."""
+        from twisted.internet import reactor
+
+        self.signals.append(signum)
+        if len(self.signals) == 1:
+            sys.stderr.write(
+                f"stopping: finishing {self.in_flight()} pages in flight; "
+                "Ctrl-C again to stop now\n"
+            )
+            sys.stderr.flush()
+            reactor.callFromThread(self._stop)
+        elif len(self.signals) == 2:
+            sys.stderr.write("stopping now: pages in flight are left for the next run\n")
+            sys.stderr.flush()
+            reactor.callFromThread(self._stop_now)
+
+    def _stop(self) -> None:
+        """Queued requests are dropped (the next run fetches them), the pages in flight finish
+        and are stored, then the spider closes as `shutdown`: the run is `interrupted`."""
+        engine = self.crawler.engine
+        if engine is None or engine.spider is None:
+            return
+        for slot in engine.downloader.slots.values():  # waiting for their politeness delay
+            while slot.queue:
+                _request, waiting = slot.queue.popleft()
+                waiting.errback(IgnoreRequest("stopping: not requested"))
+        deferred_from_coro(engine.close_spider_async(reason="shutdown"))
+
+    @staticmethod
+    def _stop_now() -> None:
+        from twisted.internet import reactor
+        from twisted.internet.interfaces import IReactorCore
+
+        core = cast(IReactorCore, reactor)
+        if core.running:
+            core.stop()  # type: ignore[misc]  # zope's interface methods confuse mypy
+
+    def abandon(self) -> None:
+        """After the event loop was stopped at once (a second signal): close the run
+        `interrupted` with what is stored; pages still cleaning are left for the next run."""
+        if self.pool is not None:
+            self.pool.close(cancel=True)
+        if self.run is not None and not self.run.closed:
+            self.run.report.signal = self.signals[0] if self.signals else signal.SIGINT
+            self.run.close("interrupted")
+
     # --- closing -------------------------------------------------------------------------------
     def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.pool is not None:
@@ -171,7 +233,9 @@ class CrawlRun:
         run = self.run
         if run is None or self.ingest is None:
             return
-        status = "interrupted" if reason == "shutdown" else "finished"
+        status = "interrupted" if reason == "shutdown" or self.stopping else "finished"
+        if self.signals:
+            run.report.signal = self.signals[0]
         if self.fatal:
             status = "failed"
         elif status == "finished":

@@ -61,6 +61,7 @@ class RunReport:
     _shown: float = field(default_factory=time.monotonic)  # when progress was last shown
     _on_screen: bool = False  # a status line is on the terminal
     started: float = field(default_factory=time.monotonic)
+    signal: int | None = None  # the signal that interrupted the run (SIGINT, SIGTERM)
     duration: float = 0.0
 
     def add(self, outcomes: list[Outcome]) -> None:
@@ -154,7 +155,7 @@ class RunReport:
     def exit_code(self) -> int:
         """The run's exit status, from its ledger counts: see EXIT_* above."""
         if self.status == "interrupted":
-            return EXIT_INTERRUPTED
+            return 128 + self.signal if self.signal else EXIT_INTERRUPTED
         if self.unreachable():
             return EXIT_UNREACHABLE
         if self.found() == 0 and (self.found_before or 0) > 0:

@@ -98,6 +98,10 @@ class Writer:
     def reserved(self, key: str) -> bool:
         return key in self._reserved
 
+    def in_flight(self) -> int:
+        """Inputs admitted and not yet committed."""
+        return len(self._reserved)
+
     def submit(self, work: Work) -> Future[list[Outcome]]:
         """Queue one input's unit; its future resolves when its transaction has committed (or
         fails with the error that stopped the writer)."""

@@ -9,7 +9,7 @@ import sys
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
-from crawler.crawl import CrawlError, finished
+from crawler.crawl import CrawlError, finished, start
 
 
 class Command(ScrapyCrawl):
@@ -19,7 +19,7 @@ class Command(ScrapyCrawl):
         assert self.crawler_process is not None
         crawler = self.crawler_process.create_crawler(args[0])
         self.crawler_process.crawl(crawler, **opts.spargs)
-        self.crawler_process.start()
+        start(self.crawler_process, crawler)
         try:
             report = finished(crawler, args[0])
         except CrawlError as exc:
