@@ -29,7 +29,15 @@ from crawler.config import (
     load_sources,
 )
 from crawler.loaders import InputError, count_inputs, load
-from crawler.report import EXIT_BUSY, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROGRESS
+from crawler.report import (
+    EXIT_BUSY,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROGRESS,
+    Interrupted,
+)
 from db.connect import DatabaseError, connect, describe_error
 from db.dedup import ConfigMismatch, rebuild
 from db.locks import SourceBusy
@@ -106,11 +114,34 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     sys.exit(code)
 
 
-def _sigterm(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signum)
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class OneLine(logging.Formatter):
+    """Every record on stderr is one line (without -v): a traceback is summed up by its last line
+    (the exception), and stays whole in the log file (--log-file). Under cron, one line per error."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = logging.Formatter.format(self, _without_traceback(record))
+        first = line.split("\n", 1)[0]
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            why = f"{type(exc).__name__}: {exc}".split("\n", 1)[0]
+            if why not in first:
+                first += f" ({why})"
+        return first
+
+
+def _without_traceback(record: logging.LogRecord) -> logging.LogRecord:
+    copy = logging.makeLogRecord(record.__dict__)
+    copy.exc_info, copy.exc_text, copy.stack_info = None, None, None
+    return copy
+
+
 LOGGING: dict[str, list[str]] = {"args": []}
 
 
@@ -125,6 +156,9 @@ class _Libraries(logging.Filter):
     OUTCOMES = (
         ("scrapy.core.scraper", "Error downloading"),
         ("scrapy.downloadermiddlewares.retry", "Gave up retrying"),
+        # a robots.txt that cannot be fetched: recorded robots_unreachable; our one-line warning
+        # says so
+        ("scrapy.downloadermiddlewares.robotstxt", "Error downloading"),
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -159,6 +193,10 @@ def cli(verbose: bool, quiet: bool, log_file: str | None) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format=LOG_FORMAT, stream=sys.stderr
     )
+    if not verbose:
+        for each in logging.getLogger().handlers:
+            if isinstance(each, logging.StreamHandler) and each.stream is sys.stderr:
+                each.setFormatter(OneLine(LOG_FORMAT))
     if log_file:
         handler = logging.FileHandler(log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -253,8 +291,9 @@ def load_cmd(
         fail(str(exc), EXIT_BUSY)
     except (ConfigError, ConfigMismatch, DatabaseError) as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
-        fail("interrupted; finished inputs are stored, rerun to continue", EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        code = exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
+        fail("interrupted; finished inputs are stored, rerun to continue", code)
     except sqlite3.Error as exc:
         fail(describe_error(exc, db_path))
     except OSError as exc:  # disk full, read-only database directory, ...
@@ -414,9 +453,10 @@ def run_cmd(
         planned = operate.plan(db, db_path, chosen, due_only=due, now=moment)
         db.close()
         operate.execute(planned, db_path, sources_file, LOGGING["args"])
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         click.echo(operate.summary(planned))
-        fail("interrupted; rerun to continue", EXIT_INTERRUPTED)
+        code = exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
+        fail("interrupted; rerun to continue", code)
     except (DatabaseError, sqlite3.Error) as exc:
         fail(describe_error(exc, db_path))
     click.echo(operate.summary(planned))
@@ -464,10 +504,10 @@ def schedule_cmd(db_path: str, sources_file: str) -> None:
                 operate.execute(planned, db_path, sources_file, LOGGING["args"])
                 click.echo(operate.summary(planned), nl=True)
             time.sleep(60 - time.time() % 60 + 0.5)  # just after the next minute starts
-    except KeyboardInterrupt:
-        interrupted = any(p.exit_code == EXIT_INTERRUPTED for p in planned)
+    except KeyboardInterrupt as exc:
+        interrupted = isinstance(exc, Interrupted)
         log.warning("scheduler stopped%s", "; a run was interrupted" if interrupted else "")
-        sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_OK)
+        sys.exit(exc.exit_code if isinstance(exc, Interrupted) else EXIT_OK)
     except (DatabaseError, sqlite3.Error) as exc:
         fail(describe_error(exc, db_path))
 
@@ -687,19 +727,21 @@ def dedup_explain(target: str, db_path: str, as_json: bool) -> None:
 
 def main() -> None:
     """Console-script entry point: every error, usage errors included, is one line on stderr."""
-    signal.signal(
-        signal.SIGTERM, _sigterm
-    )  # stop like Ctrl-C: the open unit rolls back, the run is closed
+    for each in (signal.SIGINT, signal.SIGTERM):  # stop like Ctrl-C: the run is closed
+        signal.signal(each, _interrupt)
     try:
         code = cli.main(prog_name="crawler", standalone_mode=False)
+    except Interrupted as exc:
+        fail("interrupted; finished inputs are stored, rerun to continue", exc.exit_code)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
         sys.exit(EXIT_USAGE)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "crawler"
         fail(f"{exc.format_message()} (see '{command} --help')", EXIT_USAGE)
-    except click.Abort:
-        fail("interrupted", EXIT_INTERRUPTED)
+    except click.Abort as exc:  # click's word for a KeyboardInterrupt
+        cause = exc.__cause__
+        fail("interrupted", cause.exit_code if isinstance(cause, Interrupted) else EXIT_INTERRUPTED)
     except click.ClickException as exc:
         fail(exc.format_message())
     except sqlite3.Error as exc:

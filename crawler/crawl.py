@@ -7,6 +7,7 @@ crawl's state lives in the CrawlRun extension, read here when Scrapy is done.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -15,12 +16,15 @@ from typing import Any
 from scrapy.crawler import Crawler, CrawlerProcess, CrawlerProcessBase
 from scrapy.settings import Settings
 from scrapy.utils.ossignal import install_shutdown_handlers
+from twisted.internet.defer import Deferred
 
 from crawler import settings as project_settings
 from crawler.config import ADHOC_MAX_PAGES, ConfigError, Source, adhoc_source, load_sources
 from crawler.extensions import CrawlRun
 from crawler.report import EXIT_BUSY, EXIT_ERROR, EXIT_USAGE, RunReport
 from db.vocabulary import SOURCE_BUSY
+
+log = logging.getLogger(__name__)
 
 
 class CrawlError(Exception):
@@ -101,19 +105,36 @@ def run_crawl(target: Source | str, db_path: str, settings: Settings | None = No
         crawler = process.create_crawler(spider_class(target))
     else:
         crawler = process.create_crawler(target)
-    process.crawl(crawler)
     start(process, crawler)
     return finished(crawler, target.name if isinstance(target, Source) else target)
 
 
-def start(process: CrawlerProcessBase, crawler: Crawler) -> None:
-    """Run Scrapy until the crawl ends, stopped our way on SIGINT or SIGTERM: the first signal
-    drops queued requests and lets the pages in flight finish and store; a second stops the event
-    loop at once. Either way the run is closed `interrupted` (exit 130, or 143 for SIGTERM)."""
-    state = CrawlRun.of(crawler)
-    install_shutdown_handlers(lambda signum, _frame: state.signalled(signum))
+def start(process: CrawlerProcessBase, crawler: Crawler, **spider_args: Any) -> None:
+    """Set up and run the crawl until it ends, stopped our way on SIGINT or SIGTERM: the first
+    signal drops queued requests and lets the pages in flight finish and store; a second stops the
+    event loop at once. Either way the run is closed `interrupted` (exit 130, or 143 for SIGTERM).
+    A signal during the set-up is kept and acted on as soon as the crawl can stop."""
+    early: list[int] = []
+    states: list[CrawlRun] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if states:
+            states[0].signalled(signum)
+        else:
+            early.append(signum)
+
+    install_shutdown_handlers(on_signal)
+    setup = process.crawl(crawler, **spider_args)
+    if isinstance(setup, Deferred):  # read its failure: Twisted would print it as "unhandled"
+        setup.addErrback(lambda failure: log.error("the crawl failed: %s", failure.value))
+    try:
+        states.append(CrawlRun.of(crawler))
+    except RuntimeError:  # the set-up failed (logged above): nothing ran
+        return
+    for signum in early:
+        states[0].signalled(signum)
     process.start(install_signal_handlers=False)
-    state.abandon()  # a no-op unless a second signal left the run open
+    states[0].abandon()  # a no-op unless a second signal left the run open
 
 
 def finished(crawler: Crawler, name: str) -> RunReport:

@@ -116,6 +116,8 @@ class CrawlRun:
         except (DatabaseError, ConfigMismatch) as exc:
             self._refuse(DATABASE_ERROR, str(exc))
         self.run = run
+        if self.stopping:  # a signal came while the crawl was starting
+            raise CloseSpider("shutdown")
         contact = settings.get("CRAWLER_CONTACT_URL")
         if not contact or "example.invalid" in contact:  # once a run, once it holds its lock
             log.warning("CRAWLER_CONTACT_URL is not set: sites cannot tell who crawls them")
@@ -173,9 +175,10 @@ class CrawlRun:
         return bool(self.signals)
 
     def in_flight(self) -> int:
-        """Pages being downloaded, cleaned or stored."""
+        """Pages being downloaded (not those waiting for their turn), cleaned or stored."""
         engine = self.crawler.engine
-        downloading = len(engine.downloader.active) if engine is not None else 0
+        slots = engine.downloader.slots.values() if engine is not None else []
+        downloading = sum(len(slot.transferring) for slot in slots)
         return downloading + (self.run.writer.in_flight() if self.run is not None else 0)
 
     def signalled(self, signum: int) -> None:
@@ -198,9 +201,10 @@ class CrawlRun:
 
     def _stop(self) -> None:
         """Queued requests are dropped (the next run fetches them), the pages in flight finish
-        and are stored, then the spider closes as `shutdown`: the run is `interrupted`."""
+        and are stored, then the spider closes as `shutdown`: the run is `interrupted`. (Before
+        the spider is open, `spider_opened` closes it at once.)"""
         engine = self.crawler.engine
-        if engine is None or engine.spider is None:
+        if engine is None or engine.spider is None or self.run is None:
             return
         for slot in engine.downloader.slots.values():  # waiting for their politeness delay
             while slot.queue:

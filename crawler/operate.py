@@ -27,6 +27,7 @@ from crawler.report import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_UNREACHABLE,
+    Interrupted,
 )
 from db import runs
 from db.locks import is_locked
@@ -91,7 +92,7 @@ def command_for(
     sources_file: str,
     logging_args: list[str] = (),  # type: ignore[assignment]
 ) -> list[str]:
-    base = [sys.executable, "-m", "crawler.cli", *logging_args]
+    base = [sys.executable, "-m", "crawler.entry", *logging_args]
     if source.web is None:
         return [*base, "load", *source.paths, "--source", source.name,
                 "--db", db_path, "--sources", sources_file]  # fmt: skip
@@ -102,31 +103,44 @@ def execute(
     planned: list[Planned], db_path: str, sources_file: str, logging_args: list[str] | None = None
 ) -> None:
     """Run the planned sources one after another, each in its own process whose report goes to
-    this process's output. Ctrl-C or SIGTERM stops the running one (it records itself as
-    interrupted) and the rest are not started."""
+    this process's output. SIGINT or SIGTERM is passed on to the running child (in a process
+    group of its own, so a terminal's Ctrl-C reaches it once, through here): it stops as a crawl
+    or a load stops, and records itself interrupted. When it has ended, its end is reported and
+    Interrupted is raised: the rest are not started."""
     for item in planned:
         if item.action != "run":
             continue
         print(f"== {item.source.name}", flush=True)
-        child = subprocess.Popen(
-            command_for(item.source, db_path, sources_file, logging_args or [])
-        )
-        try:
-            item.exit_code = child.wait()
-        except KeyboardInterrupt:
-            if child.poll() is not None:  # it had just finished: its status stands
-                item.exit_code = child.returncode
-                raise
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-            item.exit_code = EXIT_INTERRUPTED
-            raise
+        command = command_for(item.source, db_path, sources_file, logging_args or [])
+        item.exit_code, received = _run_forwarding(command)
+        if received:
+            print(f"== {item.source.name}: stopped, exit {item.exit_code}", flush=True)
+            raise Interrupted(received[0])
         if item.exit_code == EXIT_BUSY:  # took the lock between plan and start
             item.action, item.detail = "busy", "already running in another process"
+
+
+def _run_forwarding(command: list[str]) -> tuple[int, list[int]]:
+    """Run `command` in a process group of its own, passing on every SIGINT or SIGTERM this
+    process receives meanwhile (one that comes before the child exists is passed on as soon as it
+    does): (its exit status, the signals received)."""
+    received: list[int] = []
+    children: list[subprocess.Popen[bytes]] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if children and children[0].poll() is None:
+            children[0].send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        children.append(subprocess.Popen(command, start_new_session=True))
+        if received:
+            children[0].send_signal(received[0])
+        return children[0].wait(), received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def summary(planned: list[Planned]) -> str:

@@ -20,7 +20,21 @@ EXIT_FAILURES = 3  # finished; some inputs failed (retried by the next run)
 EXIT_UNREACHABLE = 4  # finished; the source could not be reached (every fetch failed)
 EXIT_BROKEN = 5  # finished; the source yielded no article although its last good run did
 EXIT_BUSY = 75  # not run: another process is running this source (EX_TEMPFAIL)
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; a run stopped by SIGTERM exits 143 (128 + SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Stopped by a signal (SIGINT, SIGTERM): the exit status is 128 + its number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
 _NETWORK = ("fetch_error", "http_5", "http_429")
 # Refusals by our own rules: a source whose every request is refused is unreachable too.
 _REFUSED = (

@@ -89,7 +89,7 @@ def test_a_second_signal_stops_at_once_and_still_closes_the_run(tmp_path: Path) 
         proc = _start(tmp_path, server, db)
         _wait_for_articles(server, 3, proc)
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.2)
+        time.sleep(0.02)  # before the pages in flight can finish
         proc.send_signal(signal.SIGINT)
         second = time.monotonic()
         out, err = proc.communicate(timeout=120)
@@ -99,5 +99,55 @@ def test_a_second_signal_stops_at_once_and_still_closes_the_run(tmp_path: Path) 
     assert "interrupted" in out.splitlines()[0]  # the report, as after one signal
     assert "Traceback" not in err and "Unhandled error" not in err
     assert took < 10, took  # 2 s on an idle machine; bounded generously for a loaded one
+    assert query(db, "SELECT status FROM runs") == [("interrupted",)]
+    check_ledger(db)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("delay", [0.5, 1.0, 1.5, 3.0])
+def test_a_crawl_stopped_at_any_moment_of_its_start_ends_in_one_line(
+    tmp_path: Path, delay: float
+) -> None:
+    """While modules import, while Scrapy sets up, while the spider opens: SIGTERM always ends
+    the process with 143 and a line or two, never a traceback or Twisted's "Unhandled error"."""
+    crawler = Path(sys.executable).parent / "crawler"
+    with faultserver.running(tmp_path, PAGES, 0.0) as server:
+        proc = subprocess.Popen(
+            [str(crawler), "crawl", "faults", "--sources", str(_sources(tmp_path, server)),
+             "--db", str(tmp_path / "start.db")],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(delay)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=90)
+    if proc.returncode == -signal.SIGTERM:  # before Python ran a line of ours (a loaded machine)
+        assert not err
+        return
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "Unhandled error" not in err, err
+    lines = [x for x in err.splitlines() if x.strip() and "CRAWLER_CONTACT_URL" not in x]
+    assert 1 <= len(lines) <= 2, err
+
+
+@pytest.mark.timeout(180)
+def test_crawler_run_passes_the_signal_on_and_reports_the_child(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    with faultserver.running(tmp_path, PAGES, 0.0) as server:
+        sources = _sources(tmp_path, server)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crawler.entry", "run", "faults", "--sources", str(sources),
+             "--db", str(db)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while _articles_requested(server) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "== faults: stopped, exit 143" in out
+    assert "stopping: finishing" in err  # the child said so, once
+    assert "Traceback" not in err and "Unhandled error" not in err
     assert query(db, "SELECT status FROM runs") == [("interrupted",)]
     check_ledger(db)

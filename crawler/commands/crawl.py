@@ -18,8 +18,7 @@ class Command(ScrapyCrawl):
             raise UsageError("give one spider name")
         assert self.crawler_process is not None
         crawler = self.crawler_process.create_crawler(args[0])
-        self.crawler_process.crawl(crawler, **opts.spargs)
-        start(self.crawler_process, crawler)
+        start(self.crawler_process, crawler, **opts.spargs)
         try:
             report = finished(crawler, args[0])
         except CrawlError as exc:
