@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcess, CrawlerProcessBase
 from scrapy.settings import Settings
 from scrapy.utils.ossignal import install_shutdown_handlers
@@ -113,33 +114,44 @@ def start(process: CrawlerProcessBase, crawler: Crawler, **spider_args: Any) -> 
     """Set up and run the crawl until it ends, stopped our way on SIGINT or SIGTERM: the first
     signal drops queued requests and lets the pages in flight finish and store; a second stops the
     event loop at once. Either way the run is closed `interrupted` (exit 130, or 143 for SIGTERM).
-    A signal during the set-up is kept and acted on as soon as the crawl can stop."""
+    A signal that comes while the crawl is set up is kept and acted on once the engine runs."""
     early: list[int] = []
-    states: list[CrawlRun] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
-        if states:
-            states[0].signalled(signum)
-        else:
+        state = _state(crawler)
+        if state is None:  # no extensions yet: Scrapy is still setting the crawl up
             early.append(signum)
+        else:
+            state.signalled(signum)
 
+    def deliver_early() -> None:
+        state = _state(crawler)
+        if state is not None:
+            for signum in early:
+                state.signalled(signum)
+
+    crawler.signals.connect(deliver_early, signal=signals.engine_started)
     install_shutdown_handlers(on_signal)
     setup = process.crawl(crawler, **spider_args)
     if isinstance(setup, Deferred):  # read its failure: Twisted would print it as "unhandled"
         setup.addErrback(lambda failure: log.error("the crawl failed: %s", failure.value))
-    try:
-        states.append(CrawlRun.of(crawler))
-    except RuntimeError:  # the set-up failed (logged above): nothing ran
-        return
-    for signum in early:
-        states[0].signalled(signum)
     process.start(install_signal_handlers=False)
-    states[0].abandon()  # a no-op unless a second signal left the run open
+    state = _state(crawler)
+    if state is not None:
+        state.abandon()  # a no-op unless a second signal left the run open
+
+
+def _state(crawler: Crawler) -> CrawlRun | None:
+    """The crawl's run extension; None before Scrapy has made the extensions."""
+    try:
+        return CrawlRun.of(crawler)
+    except RuntimeError:
+        return None
 
 
 def finished(crawler: Crawler, name: str) -> RunReport:
     """The report of a crawl Scrapy has finished, or the CrawlError that ended it."""
-    state = crawler.get_extension(CrawlRun)
+    state = _state(crawler)
     if state is not None and state.refused is not None:
         reason, message = state.refused
         raise CrawlError(message, EXIT_BUSY if reason == SOURCE_BUSY else EXIT_ERROR)

@@ -75,7 +75,7 @@ class CrawlRun:
     @staticmethod
     def of(crawler: Crawler) -> CrawlRun:
         """The crawl's run extension (it is in the project's EXTENSIONS)."""
-        found = crawler.get_extension(CrawlRun)
+        found = crawler.get_extension(CrawlRun)  # RuntimeError before the extensions exist
         if found is None:
             raise RuntimeError("crawler.extensions.CrawlRun is not enabled in EXTENSIONS")
         return found
