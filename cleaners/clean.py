@@ -13,6 +13,7 @@ from typing import Any
 
 from cleaners.dates import clean_author
 from cleaners.decode import decode
+from cleaners.depth import check_depth
 from cleaners.errors import EMPTY, NO_CONTENT, TOO_LARGE, TOO_SHORT, Rejected
 from cleaners.extract import extract_html
 from cleaners.fingerprint import DedupConfig, Fingerprint, fingerprint
@@ -74,6 +75,7 @@ def clean(
     title = None
     deep_tree = None
     if kind == "html":
+        check_depth(text)  # before any parser: milliseconds instead of seconds
         extracted = extract_html(text, url, prune_xpath=options.prune_xpath)
         text, title = extracted.text, extracted.title
         deep_tree = extracted.deep_tree
