@@ -15,24 +15,48 @@ from cleaners.errors import TOO_DEEP, Rejected
 MAX_DEPTH = 2048  # what lxml's huge-tree parser follows
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)")
 _VOID = frozenset(
-    ["area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param", "source", "track", "wbr"]
+    "area base br col embed hr img input keygen link meta param source track wbr".split()
 )
+# Elements whose end tag may be left out: the next one of the same kind closes them (a page of
+# 100,000 `<p>` without `</p>` is 100,000 siblings, not 100,000 levels).
+_SIBLINGS = frozenset("p li dt dd option optgroup tr td th rt rp thead tbody tfoot".split())
+# Block elements that close an open paragraph, as the HTML parser does.
+_CLOSE_P = frozenset(
+    "address article aside blockquote details div dl fieldset figcaption figure footer form "
+    "h1 h2 h3 h4 h5 h6 header hr main menu nav ol p pre section table ul".split()
+)
+_REACH = 64  # how far down the open elements an end tag looks for its start
 
 
 def depth_exceeds(html: str, limit: int = MAX_DEPTH) -> bool:
-    """True when the tags of `html` nest deeper than `limit` (closing tags counted, unclosed ones
-    kept open, as a parser would at worst)."""
+    """True when the elements of `html` nest deeper than `limit`, as an HTML parser would nest
+    them: void elements are leaves, an end tag closes its element (and what is open inside it),
+    a paragraph or list item closes the previous one, unclosed elements stay open."""
     if html.count("<") <= limit:  # too few tags to be that deep
         return False
-    depth = 0
+    stack: list[str] = []
     for match in _TAG.finditer(html):
         closing, name = match.groups()
+        name = name.lower()
         if closing:
-            depth = max(0, depth - 1)
-        elif name.lower() not in _VOID:
-            depth += 1
-            if depth > limit:
-                return True
+            for k in range(len(stack) - 1, max(-1, len(stack) - 1 - _REACH), -1):
+                if stack[k] == name:
+                    del stack[k:]
+                    break
+            continue
+        if name in _VOID:
+            continue
+        if name in _SIBLINGS:  # closes the previous one, and the optional ones open inside it
+            k = len(stack) - 1
+            while k >= 0 and stack[k] in _SIBLINGS and stack[k] != name:
+                k -= 1
+            if k >= 0 and stack[k] == name:
+                del stack[k:]
+        if name in _CLOSE_P and stack and stack[-1] == "p":
+            stack.pop()
+        stack.append(name)
+        if len(stack) > limit:
+            return True
     return False
 
 

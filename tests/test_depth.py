@@ -56,5 +56,9 @@ def test_ordinary_depth_passes_and_void_and_closed_tags_do_not_count() -> None:
     assert depth_exceeds(nested(MAX_DEPTH + 10))
     flat = "<html><body>" + "<br><img src=x><p>a</p><hr>" * 5000 + "</body></html>"
     assert not depth_exceeds(flat)
+    # end tags a parser implies: siblings, not levels
+    assert not depth_exceeds("<html><body><article>" + "<p>word " * 100_000 + "</article>")
+    assert not depth_exceeds("<ul>" + "<li>item" * 10_000 + "</ul>")
+    assert not depth_exceeds("<table>" + "<tr><td>a<td>b" * 5_000 + "</table>")
     cleaned = clean(nested(300).encode(), kind="html")
     assert "ferry terminal" in cleaned.entries[0].text
