@@ -15,15 +15,77 @@ from cleaners.errors import TOO_DEEP, Rejected
 MAX_DEPTH = 2048  # what lxml's huge-tree parser follows
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)")
 _VOID = frozenset(
-    "area base br col embed hr img input keygen link meta param source track wbr".split()
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "keygen",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    ]
 )
 # Elements whose end tag may be left out: the next one of the same kind closes them (a page of
 # 100,000 `<p>` without `</p>` is 100,000 siblings, not 100,000 levels).
-_SIBLINGS = frozenset("p li dt dd option optgroup tr td th rt rp thead tbody tfoot".split())
+_SIBLINGS = frozenset(
+    [
+        "p",
+        "li",
+        "dt",
+        "dd",
+        "option",
+        "optgroup",
+        "tr",
+        "td",
+        "th",
+        "rt",
+        "rp",
+        "thead",
+        "tbody",
+        "tfoot",
+    ]
+)
 # Block elements that close an open paragraph, as the HTML parser does.
 _CLOSE_P = frozenset(
-    "address article aside blockquote details div dl fieldset figcaption figure footer form "
-    "h1 h2 h3 h4 h5 h6 header hr main menu nav ol p pre section table ul".split()
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "details",
+        "div",
+        "dl",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "main",
+        "menu",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "ul",
+    ]
 )
 _REACH = 64  # how far down the open elements an end tag looks for its start
 
