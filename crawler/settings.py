@@ -89,3 +89,10 @@ DOWNLOADER_MIDDLEWARES = {
 }
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
+# `scrapy crawl NAME -o pages.jsonl` (or .csv) lists the pages the crawl stored, one row each; the
+# raw body and headers stay out (bytes do not serialise, and the articles are in the database:
+# `crawler export` gives them)
+FEED_EXPORT_FIELDS = [
+    "origin", "url", "source", "status", "content_type", "encoding", "fetched_at", "etag",
+    "last_modified", "attempts",
+]  # fmt: skip

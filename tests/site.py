@@ -214,3 +214,14 @@ def serve(setup: object = default_site, host: str = "127.0.0.1") -> Iterator[Sit
     finally:
         server.shutdown()
         server.server_close()
+
+
+if __name__ == "__main__":  # `python -m tests.site`: the test site, to try a source against
+    with serve() as running:
+        print(running.base, flush=True)
+        print("serving until Ctrl-C; sitemap, feed and listings as in the crawl tests", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass

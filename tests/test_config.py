@@ -131,3 +131,19 @@ def test_configured_web_sources_are_scrapy_spiders(tmp_path: Path) -> None:
     assert "news_feed" not in default.stdout.split()
     custom = load_sources(path)["by_hand"]
     assert custom.web is not None and custom.web.start_urls == [] and custom.web.concurrency == 1
+
+
+def test_the_commented_examples_in_the_seed_sources_file_validate(tmp_path: Path) -> None:
+    """seeds/sources.toml shows a realistic example of each kind, commented out: uncommented, each
+    one is a valid source of that kind."""
+    text = (ROOT / "seeds" / "sources.toml").read_text("utf-8")
+    examples = text.split("# --- Examples", 1)[1]
+    lines = [line[2:] for line in examples.splitlines() if line.startswith("# ")]
+    start = next(i for i, line in enumerate(lines) if line.startswith("[sources."))
+    path = tmp_path / "examples.toml"
+    path.write_text("\n".join(lines[start:]) + "\n", "utf-8")
+    sources = load_sources(path)
+    kinds = {s.kind for s in sources.values()}
+    assert kinds == {"sitemap", "feed", "links", "files", "custom"}, kinds
+    assert sources["city_sections"].web is not None
+    assert sources["city_sections"].web.articles == [r"/news/\d{4}/\d{2}/"]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
+import json
 import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ROOT, check_ledger, crawler_subprocess, query
 from tests.site import ARTICLES, BOILERPLATE, Site, default_site, listing_html, serve
@@ -424,3 +429,31 @@ def test_scrapy_crawl_reports_and_exits_as_crawler_crawl_does(tmp_path: Path) ->
     for result in (ours, theirs):
         assert "run 1 [testsite] finished" in result.stdout
         assert "warning: source testsite unreachable: robots_unreachable 1" in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_scrapy_feed_exports_list_the_stored_pages(tmp_path: Path, fmt: str) -> None:
+    """`scrapy crawl NAME -o pages.jsonl` (or .csv), a Scrapy habit, writes one row per stored
+    page, without the raw bytes that do not serialise."""
+    with serve() as site:
+        sources = sources_file(tmp_path, site.base)
+        out = tmp_path / f"pages.{fmt}"
+        result = subprocess.run(
+            [sys.executable, "-m", "scrapy", "crawl", "testsite", "-o", str(out),
+             "-s", f"CRAWLER_SOURCES_FILE={sources}", "-s", f"CRAWLER_DB={tmp_path / 'f.db'}",
+             "-s", "LOG_LEVEL=WARNING"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "not JSON serializable" not in result.stderr and "Error" not in result.stderr
+    text = out.read_text("utf-8")
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in text.splitlines()]
+    else:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    stored = {
+        str(u)
+        for (u,) in query(tmp_path / "f.db", "SELECT origin FROM pages WHERE state = 'stored'")
+    }
+    assert {r["origin"] for r in rows} == stored and len(rows) == len(stored) > 0
+    assert all(r["source"] == "testsite" and "body" not in r for r in rows)
