@@ -305,13 +305,6 @@ def load_cmd(
     sys.exit(report.exit_code())
 
 
-def _spider_names(scrapy_settings: Any) -> list[str]:
-    """Every spider Scrapy knows in this project: generated ones and those written by hand."""
-    from scrapy.spiderloader import get_spider_loader
-
-    return list(get_spider_loader(scrapy_settings).list())
-
-
 @cli.command("crawl")
 @click.argument("target")
 @db_option
@@ -391,7 +384,6 @@ def crawl_cmd(
             name=source_name,
             allow_private=list(allow_private),
             max_pages=max_pages,
-            spider_names=_spider_names(scrapy_settings),
         )
         report = run_crawl(target_source, db_path, scrapy_settings)
     except CrawlError as exc:

@@ -62,28 +62,21 @@ def resolve_target(
     name: str | None = None,
     allow_private: list[str] | None = None,
     max_pages: int = ADHOC_MAX_PAGES,
-    spider_names: list[str] | None = None,
 ) -> Source | str:
     """What `target` names: an ad hoc `site` source for an http(s) URL (named after its host and
-    port unless `name` is given), or the name of a configured source or hand-written spider.
-    Options that only a URL crawl takes are refused for a name. Raises CrawlError."""
+    port unless `name` is given), or the name of a configured source or hand-written spider
+    (`run_crawl` checks that the spider exists). Options that only a URL crawl takes are refused
+    for a name. Raises CrawlError."""
     try:
         if re.match(r"(?i)https?://", target):
             return adhoc_source(
                 target, name=name, allow_private=allow_private or [], max_pages=max_pages
             )
-        sources = load_sources(sources_file)
+        load_sources(sources_file)  # a broken sources file fails here, before Scrapy starts
     except ConfigError as exc:
         raise CrawlError(
             str(exc), EXIT_USAGE if target.lower().startswith("http") else EXIT_ERROR
         ) from None
-    if spider_names is not None and target not in spider_names:
-        web = sorted(n for n, s in sources.items() if s.web is not None)
-        raise CrawlError(
-            f"no web source or spider named {target!r} in {sources_file} "
-            f"(configured: {', '.join(web) or 'none'}; or give an http(s) URL)",
-            EXIT_USAGE,
-        )
     if allow_private:
         raise CrawlError(
             f"--allow-private applies to a crawl of a URL; for source {target!r} set "
@@ -104,6 +97,14 @@ def run_crawl(target: Source | str, db_path: str, settings: Settings | None = No
         from crawler.spiders.configured import spider_class
 
         crawler = process.create_crawler(spider_class(target))
+    elif target not in process.spider_loader.list():
+        path = settings.get("CRAWLER_SOURCES_FILE")
+        web = sorted(n for n, s in load_sources(path).items() if s.web is not None)
+        raise CrawlError(
+            f"no web source or spider named {target!r} in {path} "
+            f"(configured: {', '.join(web) or 'none'}; or give an http(s) URL)",
+            EXIT_USAGE,
+        )
     else:
         crawler = process.create_crawler(target)
     start(process, crawler)
