@@ -497,9 +497,9 @@ def schedule_cmd(db_path: str, sources_file: str) -> None:
                 click.echo(operate.summary(planned), nl=True)
             time.sleep(60 - time.time() % 60 + 0.5)  # just after the next minute starts
     except KeyboardInterrupt as exc:
-        interrupted = isinstance(exc, Interrupted)
+        interrupted = isinstance(exc, operate.ChildInterrupted)
         log.warning("scheduler stopped%s", "; a run was interrupted" if interrupted else "")
-        sys.exit(exc.exit_code if isinstance(exc, Interrupted) else EXIT_OK)
+        sys.exit(exc.exit_code if isinstance(exc, operate.ChildInterrupted) else EXIT_OK)
     except (DatabaseError, sqlite3.Error) as exc:
         fail(describe_error(exc, db_path))
 

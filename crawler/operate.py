@@ -9,6 +9,7 @@ under `--due` (the next invocation will find it due if its run failed) and refus
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import subprocess
@@ -106,7 +107,7 @@ def execute(
     this process's output. SIGINT or SIGTERM is passed on to the running child (in a process
     group of its own, so a terminal's Ctrl-C reaches it once, through here): it stops as a crawl
     or a load stops, and records itself interrupted. When it has ended, its end is reported and
-    Interrupted is raised: the rest are not started."""
+    ChildInterrupted is raised: the rest are not started."""
     for item in planned:
         if item.action != "run":
             continue
@@ -115,9 +116,23 @@ def execute(
         item.exit_code, received = _run_forwarding(command)
         if received:
             print(f"== {item.source.name}: stopped, exit {item.exit_code}", flush=True)
-            raise Interrupted(received[0])
+            raise ChildInterrupted(received[0])
         if item.exit_code == EXIT_BUSY:  # took the lock between plan and start
             item.action, item.detail = "busy", "already running in another process"
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: the kernel kills it when this process dies (kill -9 of
+    `crawler run` takes its source with it, as when they shared a process group). Linux only."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the child outlives a killed parent
+        pass
+
+
+class ChildInterrupted(Interrupted):
+    """The source running under `crawler run`/`schedule` was stopped by a passed-on signal."""
 
 
 def _run_forwarding(command: list[str]) -> tuple[int, list[int]]:
@@ -134,7 +149,9 @@ def _run_forwarding(command: list[str]) -> tuple[int, list[int]]:
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        children.append(subprocess.Popen(command, start_new_session=True))
+        children.append(
+            subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)
+        )
         if received:
             children[0].send_signal(received[0])
         return children[0].wait(), received
