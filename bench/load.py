@@ -66,6 +66,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from corpus import corpus_or_exit  # noqa: E402
 from crawl import _pss_mb  # noqa: E402
 from extraction import BASELINE_OPTIONS  # noqa: E402
 from trafilatura import bare_extraction  # noqa: E402
@@ -399,7 +400,9 @@ def main() -> None:
         arithmetic_run(int(sys.argv[2]))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("corpus", type=Path)
+    parser.add_argument(
+        "corpus", type=Path, nargs="?", help="the extraction corpus (bench/corpus.py)"
+    )
     parser.add_argument("--pages", type=int, default=10_000)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument(
@@ -421,6 +424,7 @@ def main() -> None:
         "is dropped: what the index costs the writer",
     )
     args = parser.parse_args()
+    args.corpus = corpus_or_exit(args.corpus)
     folder, kinds = replicate(args.corpus, args.pages)
     count = len(list(folder.glob("*.html")))
     counts = [int(n) for n in args.workers.split(",")]

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/run_all.py [CORPUS] [--quick] [--no-write] [--load-rounds R]
 
-CORPUS defaults to ../shared/corpora/article-extraction-benchmark. Each benchmark runs as its own
+CORPUS defaults to ../shared/corpora/article-extraction-benchmark (bench/corpus.py says where to
+get it). Each benchmark runs as its own
 process, one after the other (never two at once: they would slow each other), and runs our path
 and its baseline inside that process; its last `RESULT {json}` line is read. The table of ratios,
 targets and the machine they ran on replaces the section between the `run_all` markers in
@@ -36,6 +37,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
+sys.path.insert(0, str(BENCH))
+
+from corpus import corpus_or_exit  # noqa: E402
+
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN = "<!-- bench/run_all.py: begin (generated; edit the script, not this section) -->"
 END = "<!-- bench/run_all.py: end -->"
@@ -102,7 +107,8 @@ def main() -> None:
         "corpus",
         type=Path,
         nargs="?",
-        default=ROOT.parent / "shared/corpora/article-extraction-benchmark",
+        default=None,
+        help="the extraction corpus (default and where to get it: bench/corpus.py)",
     )
     parser.add_argument("--quick", action="store_true", help="small scales, to check the scripts")
     parser.add_argument("--no-write", action="store_true", help="print, do not write the doc")
@@ -113,7 +119,7 @@ def main() -> None:
         help="rounds of the end-to-end load (each about 14 minutes at full scale); ratios are medians",
     )
     args = parser.parse_args()
-    corpus = str(args.corpus)
+    corpus = str(corpus_or_exit(args.corpus))
     quick = args.quick
     plan = {
         "extraction": ["extraction.py", corpus, "--rounds", "2" if quick else "5"],

@@ -33,6 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from corpus import corpus_or_exit  # noqa: E402
 
 SIDES: dict[str, str | None] = {
     "none": None,
@@ -97,12 +100,14 @@ def insert(folder: Path, side: str, docs: list[str], batch: int) -> tuple[float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("corpus", type=Path)
+    parser.add_argument(
+        "corpus", type=Path, nargs="?", help="the extraction corpus (bench/corpus.py)"
+    )
     parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    docs = texts(args.corpus, args.docs)
+    docs = texts(corpus_or_exit(args.corpus), args.docs)
     print(
         f"{len(docs)} texts, {statistics.mean(map(len, docs)):.0f} characters on average, "
         f"batches of {args.batch}, SQLite {sqlite3.sqlite_version}"
