@@ -42,7 +42,7 @@ def crawler_subprocess(
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed console script (or the module) as a real process."""
     exe = shutil.which("crawler", path=str(Path(sys.executable).parent)) or ""
-    cmd = [exe] if exe else [sys.executable, "-m", "crawler.cli"]
+    cmd = [exe] if exe else [sys.executable, "-m", "crawler.entry"]
     return subprocess.run(
         [*cmd, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ}
     )

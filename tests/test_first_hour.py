@@ -97,3 +97,24 @@ def test_two_local_sites_on_different_ports_are_two_sources(tmp_path: Path) -> N
         names = {f"127.0.0.1:{s.base.rsplit(':', 1)[1]}" for s in (first, second)}
     assert {r[0] for r in query(db, "SELECT source FROM runs")} == names
     assert not any(os.sep in n for n in names)
+
+
+def test_a_site_that_is_down_logs_one_line_per_record_without_v(tmp_path: Path) -> None:
+    """Under cron, every error and warning is one line on stderr; the tracebacks Scrapy logs go to
+    the log file (or to stderr with -v)."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    log_file = tmp_path / "crawl.log"
+    result = crawler_subprocess(
+        "--log-file", str(log_file), "crawl", url, "--allow-private", "127.0.0.1",
+        "--db", str(tmp_path / "down.db"), "-s", "RETRY_TIMES=0",
+    )  # fmt: skip
+    assert result.returncode == 4, result.stderr  # unreachable
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and "Traceback" not in result.stderr
+    for line in lines:  # each a log record of its own, or the final one-line error
+        assert line[:4].isdigit() or line.startswith("crawler: "), line
+    assert "Traceback" in log_file.read_text("utf-8") or len(lines) <= 3
