@@ -20,12 +20,12 @@ from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cleaners.clean import Cleaned, CleanOptions
 from cleaners.errors import BAD_GZIP, TOO_LARGE, Rejected
 from cleaners.worker import CleanerPool, default_workers
-from crawler import settings
+from crawler import archives, settings
 from crawler.config import (
     Source,
     dedup_config,
@@ -74,9 +74,12 @@ class FileInput:
 
 
 def kind_of(path: str) -> tuple[str | None, bool]:
-    """(kind by extension or None, gzip-compressed?) for a file name."""
+    """(kind by extension or None, gzip-compressed?) for a file name: "text", "html", or
+    "archive" (WARC, ARC, WET: crawler/archives.py)."""
     name = path.lower()
     gz = name.endswith(".gz")
+    if archives.is_archive(name):
+        return "archive", gz
     if gz:
         name = name[:-3]
     return KINDS_BY_SUFFIX.get(os.path.splitext(name)[1]), gz
@@ -162,20 +165,18 @@ def _opened_path(fd: int, path: str) -> Path | None:
         return target if same else None
 
 
-def read_file(path: str, max_bytes: int, root: Path | None = None) -> bytes:
-    """The file's bytes (decompressed if .gz), never more than `max_bytes`. Raises Rejected or OSError.
+def open_checked(path: str, root: Path | None = None) -> BinaryIO:
+    """The file, open for reading. Raises Rejected or OSError.
 
-    Only a regular file is read: its kind is checked before it is opened (a device is never
+    Only a regular file is opened: its kind is checked before it is opened (a device is never
     opened) and again on the open descriptor, as the path may name something else by then (a
     FIFO, which the non-blocking open cannot wait on). With `root` (a folder walk), the file
     that was opened must lie inside it, whatever was linked or renamed since the walk looked."""
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
         raise Rejected(NOT_REGULAR_FILE, "not a regular file")
-    gz = path.lower().endswith(".gz")
-    if not gz and st.st_size > max_bytes:
-        raise Rejected(TOO_LARGE, f"{st.st_size} bytes > {max_bytes}")
-    with open(path, "rb", opener=_open_nonblocking) as handle:
+    handle = open(path, "rb", opener=_open_nonblocking)  # noqa: SIM115 - returned open
+    try:
         st = os.fstat(handle.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise Rejected(NOT_REGULAR_FILE, "not a regular file when opened")
@@ -183,6 +184,18 @@ def read_file(path: str, max_bytes: int, root: Path | None = None) -> bytes:
             real = _opened_path(handle.fileno(), path)
             if real is None or not _inside(root, real):
                 raise Rejected(OUTSIDE_ROOT, f"opened outside the folder: {real or 'unknown'}")
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def read_file(path: str, max_bytes: int, root: Path | None = None) -> bytes:
+    """The file's bytes (decompressed if .gz), never more than `max_bytes`, read as
+    `open_checked` opens it. Raises Rejected or OSError."""
+    gz = path.lower().endswith(".gz")
+    with open_checked(path, root) as handle:
+        st = os.fstat(handle.fileno())
         if not gz and st.st_size > max_bytes:
             raise Rejected(TOO_LARGE, f"{st.st_size} bytes > {max_bytes}")
         if not gz:
@@ -259,6 +272,8 @@ class _Pipeline:
         self.limit = WINDOW_PER_WORKER * pool.size
 
     def add(self, item: FileInput) -> None:
+        if not item.reject and kind_of(item.path)[0] == "archive":
+            return self._add_archive(item)
         source = self.ingest.report.source
         failure: tuple[str, str, str] | None = None
         body = b""
@@ -275,7 +290,38 @@ class _Pipeline:
             page = RawPage(origin=item.origin, url=file_url(item.path), source=source, body=b"")
         else:
             page = file_page(item.path, source, body)
-        if not self.ingest.admit(page):  # the same file named twice: its first row stands
+        self._queue(page, failure)
+        return None
+
+    def _add_archive(self, item: FileInput) -> None:
+        """Every record of a web archive, in file order (crawler/archives.py)."""
+        source, report = self.ingest.report.source, self.ingest.report
+        try:
+            stream = open_checked(item.path, item.root)
+        except (Rejected, OSError) as exc:
+            failure = (
+                ("rejected", exc.reason, exc.detail)
+                if isinstance(exc, Rejected)
+                else ("failed", UNREADABLE, exc.strerror or str(exc))
+            )
+            page = RawPage(origin=item.origin, url=file_url(item.path), source=source, body=b"")
+            self._queue(page, failure)
+            return
+        with stream:
+            for record in archives.records(stream, item.origin, source, self.options.max_bytes):
+                if record.skipped:
+                    report.skipped[record.skipped] += 1
+                elif record.page is not None:
+                    self._queue(record.page, None)
+                else:
+                    url = record.url or file_url(item.path)
+                    page = RawPage(origin=record.origin, url=url, source=source, body=b"")
+                    failure = (record.state or "failed", record.reason or "", record.detail)
+                    self._queue(page, failure)
+
+    def _queue(self, page: RawPage, failure: tuple[str, str, str] | None) -> None:
+        """Admit one input and queue it for cleaning (or, with `failure`, for its ledger row)."""
+        if not self.ingest.admit(page):  # the same input named twice: its first row stands
             return
         if failure is not None:
             self.cleaning.append((page, Prepared(failure=failure)))

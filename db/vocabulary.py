@@ -87,6 +87,9 @@ HTTP = "http_"  # + the status: http_404, http_503
 EMPTY_SITEMAP = "empty_sitemap"
 EMPTY_FEED = "empty_feed"
 BAD_SITEMAP = "bad_sitemap"
+# web archives
+REVISIT = "revisit"
+BAD_ARCHIVE = "bad_archive"
 # revisits
 SAME_CONTENT = "same_content"
 NOT_REFETCHED = "not_refetched"
@@ -113,6 +116,8 @@ REASONS: dict[str, tuple[tuple[str, ...], str]] = {
     SAME_CONTENT: (("unchanged",), "the same input again with the same text"),
     NOT_REFETCHED: (("unchanged",), "stored before and not due for a revisit; not requested"),
     NOT_MODIFIED: (("unchanged",), "a revisited page answered 304; not extracted again"),
+    REVISIT: (("unchanged",), "a WARC revisit record: the archive saw the page unchanged"),
+    BAD_ARCHIVE: (("failed",), "an archive record that cannot be read; the rest of its file"),
     errors.EMPTY: (("rejected",), "no bytes, or only whitespace"),
     errors.NOT_TEXT: (("rejected",), "binary content, or not parseable as HTML"),
     errors.BAD_ENCODING: (("rejected",), "no charset decodes it cleanly"),

@@ -1,0 +1,163 @@
+"""Web archives as input: WARC (and ARC, read as WARC) files, gzipped or not, and WET files of
+extracted text, read record by record through warcio, so memory stays flat whatever the size of
+the archive.
+
+Each record becomes one of: a page for the core path (an HTML `response` with status 200, or a WET
+`conversion`), a ledger row of its own (a `revisit`: `unchanged` / `revisit`; a record that cannot
+be read: `failed` / `bad_archive`, after which the rest of that file cannot be trusted and is not
+read), or a count in the run report by kind (`request`, `metadata`, `warcinfo`, a response that is
+not HTML or not 200). A record's ledger name is `PATH#OFFSET`, its byte offset in the file; its
+URL is its `WARC-Target-URI`, so archived pages take part in canonical-URL dedup with crawls.
+`WARC-Date` is the fetch time, never the publication date.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.recordloader import ArcWarcRecord
+
+from cleaners.clean import sniff_html
+from cleaners.errors import EMPTY, TOO_LARGE
+from crawler.items import RawPage
+from db.vocabulary import BAD_ARCHIVE, REVISIT
+
+ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz")
+_READ_ERRORS = (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError)
+
+
+def is_archive(name: str) -> bool:
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+@dataclass
+class FromArchive:
+    """One record's fate: a page to clean, a ledger row without cleaning (`state`, `reason`,
+    `detail`), or a kind to count as skipped."""
+
+    origin: str
+    url: str
+    page: RawPage | None = None
+    state: str | None = None
+    reason: str | None = None
+    detail: str = ""
+    skipped: str | None = None
+
+
+def _fetch_time(record: ArcWarcRecord) -> str | None:
+    value = record.rec_headers.get_header("WARC-Date")
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def _charset(content_type: str) -> str | None:
+    if "charset=" not in content_type:
+        return None
+    return content_type.split("charset=", 1)[1].split(";")[0].strip().strip("\"'") or None
+
+
+def records(stream: BinaryIO, origin: str, source: str, max_bytes: int) -> Iterator[FromArchive]:
+    """The records of the archive open on `stream` (`origin`: its name in the ledger), in file
+    order. A file that is not an archive (or is empty) is one ledger row at offset 0."""
+    refused = _not_an_archive(stream, origin)
+    if refused is not None:
+        yield refused
+        return
+    iterator = ArchiveIterator(stream, arc2warc=True)
+    try:
+        for record in iterator:
+            # where this record starts (warcio's offset of the record being read; asking it for
+            # the record's offset would read the record to its end first)
+            yield _one(record, f"{origin}#{iterator.offset}", source, max_bytes)
+    except _READ_ERRORS as exc:
+        # the record at this offset is broken: nothing after it can be trusted or read
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        at = f"{origin}#{iterator.offset}"
+        yield FromArchive(at, "", state="failed", reason=BAD_ARCHIVE, detail=detail)
+
+
+def _not_an_archive(stream: BinaryIO, origin: str) -> FromArchive | None:
+    """A row for a file that is empty, named .gz but not gzip, or not WARC/ARC at all (warcio
+    would read any text as ARC records); None for an archive. Leaves `stream` at its start."""
+    head = stream.read(64)
+    stream.seek(0)
+    at = f"{origin}#0"
+    if not head:
+        return FromArchive(at, "", state="rejected", reason=EMPTY, detail="an empty file")
+    first = head
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=stream) as unzipped:
+                first = unzipped.read(16)
+        except (OSError, EOFError, zlib.error):
+            first = b""
+        stream.seek(0)
+    elif origin.lower().endswith(".gz"):
+        detail = "named .gz but not gzip"
+        return FromArchive(at, "", state="failed", reason=BAD_ARCHIVE, detail=detail)
+    if not first.startswith((b"WARC/", b"filedesc://")):
+        detail = f"not a WARC or ARC file (it starts {first[:16]!r})"
+        return FromArchive(at, "", state="failed", reason=BAD_ARCHIVE, detail=detail)
+    return None
+
+
+def _one(record: ArcWarcRecord, origin: str, source: str, max_bytes: int) -> FromArchive:
+    kind = record.rec_type
+    url = record.rec_headers.get_header("WARC-Target-URI") or ""
+    if kind == "revisit":
+        return FromArchive(origin, url, state="unchanged", reason=REVISIT, detail="WARC revisit")
+    if kind not in ("response", "conversion"):
+        return FromArchive(origin, url, skipped=f"archive_{kind}")
+    content_type, status = "", 200
+    if kind == "response":
+        http = record.http_headers
+        if http is None:
+            return FromArchive(origin, url, skipped="archive_response_without_http")
+        status = int(http.get_statuscode() or 0)
+        if status != 200:
+            return FromArchive(origin, url, skipped=f"archive_status_{status}")
+        content_type = (http.get_header("Content-Type") or "").lower()
+    body = record.content_stream().read(max_bytes + 1)
+    if len(body) > max_bytes:
+        return FromArchive(
+            origin, url, state="rejected", reason=TOO_LARGE, detail=f"more than {max_bytes} bytes"
+        )
+    missing = getattr(record.raw_stream, "limit", 0)  # bytes its Content-Length promised, unread
+    if missing:
+        detail = f"truncated: {missing} bytes of the record missing"
+        return FromArchive(origin, url, state="failed", reason=BAD_ARCHIVE, detail=detail)
+    if kind == "conversion":
+        page_kind = "text"
+    elif "html" in content_type or (not content_type and sniff_html(body)):
+        page_kind = "html"
+    else:
+        return FromArchive(origin, url, skipped="archive_not_html")
+    http = record.http_headers
+    page = RawPage(
+        origin=origin,
+        url=url,
+        source=source,
+        body=body,
+        content_type=page_kind,
+        encoding=_charset(content_type),
+        status=status,
+        etag=http.get_header("ETag") if http is not None else None,
+        last_modified=http.get_header("Last-Modified") if http is not None else None,
+    )
+    if fetched := _fetch_time(record):
+        page.fetched_at = fetched
+    return FromArchive(origin, url, page=page)

@@ -1,0 +1,163 @@
+"""Web archives as input: `crawler load` of WARC (gzipped or not) and WET files, record by record.
+The archives are built here with warcio's own writer; nothing binary is kept in the repository."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from tests.conftest import check_ledger, query
+
+PARAGRAPHS = [
+    "The harbour authority announced on Monday that the new ferry terminal will open next spring.",
+    "Construction costs rose by a fifth over the original estimate, officials told reporters.",
+    "Local businesses expect more visitors once the larger ships can dock in the town centre.",
+]
+KOREAN = [
+    "서울시는 2025년 예산안을 발표하며 대중교통 확충에 가장 많은 재원을 배정했다고 밝혔다.",
+    "시 관계자는 지하철 노선 연장과 버스 배차 간격 단축이 핵심 과제라고 설명했다.",
+    "시민단체는 증가 폭이 작다며 추가 편성을 요구하는 성명을 내고 시의회 심의를 지켜보겠다고 했다.",
+]
+
+
+def html(title: str, paragraphs: list[str]) -> str:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>{body}</article></body></html>"
+
+
+def _response(
+    writer: WARCWriter, url: str, body: bytes, ctype: str, status: str = "200 OK"
+) -> None:
+    headers = StatusAndHeaders(status, [("Content-Type", ctype)], protocol="HTTP/1.1")
+    record = writer.create_warc_record(
+        url,
+        "response",
+        payload=io.BytesIO(body),
+        length=len(body),
+        http_headers=headers,
+        warc_headers_dict={"WARC-Date": "2024-05-06T07:08:09Z"},
+    )
+    writer.write_record(record)
+
+
+def build(path: Path, gz: bool = True) -> None:
+    """A small archive of every kind of record a crawl's WARC holds."""
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=gz)
+        writer.write_record(writer.create_warcinfo_record(path.name, {"software": "test"}))
+        _response(writer, "https://news.example/ferry", html("Ferry", PARAGRAPHS).encode(),
+                  "text/html; charset=utf-8")  # fmt: skip
+        korean = html("예산", KOREAN).encode("euc-kr")
+        _response(writer, "https://news.example/budget", korean, "text/html; charset=euc-kr")
+        _response(writer, "https://news.example/logo.png", b"\x89PNG\r\n" + bytes(200), "image/png")
+        _response(writer, "https://news.example/gone", b"not found", "text/html", "404 Not Found")
+        request = writer.create_warc_record(
+            "https://news.example/ferry",
+            "request",
+            payload=io.BytesIO(b"GET /ferry HTTP/1.1\r\n\r\n"),
+            length=23,
+        )
+        writer.write_record(request)
+        metadata = writer.create_warc_record(
+            "https://news.example/ferry", "metadata",
+            payload=io.BytesIO(b"fetchTimeMs: 12\r\n"), length=17,
+        )  # fmt: skip
+        writer.write_record(metadata)
+        revisit = writer.create_revisit_record(
+            "https://news.example/ferry-again", digest="sha1:AAAA",
+            refers_to_uri="https://news.example/ferry", refers_to_date="2024-05-06T07:08:09Z",
+        )  # fmt: skip
+        writer.write_record(revisit)
+
+
+def test_a_warc_loads_its_html_responses_and_counts_the_rest_by_kind(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    archive = tmp_path / "crawl.warc.gz"
+    build(archive)
+    result = run_cli("load", str(archive))
+    assert result.exit_code == 0, result.output
+    rows = query(db_path, "SELECT origin, url, state, reason FROM pages ORDER BY id")
+    by_url = {url: (str(origin), state, reason) for origin, url, state, reason in rows}
+    # the ledger names each record by its byte offset in the file
+    assert all(origin.startswith(f"{archive}#") for origin, _s, _r in by_url.values())
+    assert by_url["https://news.example/ferry"][1:] == ("stored", None)
+    assert by_url["https://news.example/budget"][1:] == ("stored", None)
+    assert by_url["https://news.example/ferry-again"][1:] == ("unchanged", "revisit")
+    assert len(rows) == 3  # the image, the 404, request, metadata, warcinfo: counted, not stored
+    for kind in ("archive_warcinfo", "archive_request", "archive_metadata", "archive_not_html",
+                 "archive_status_404"):  # fmt: skip
+        assert f"{kind} 1" in result.output, kind
+    texts = dict(query(db_path, "SELECT url, text FROM articles"))
+    assert "ferry terminal will open" in str(texts["https://news.example/ferry"])
+    assert str(texts["https://news.example/budget"]).startswith("서울시는")  # the HTTP charset
+    check_ledger(db_path)
+
+
+def test_an_archived_url_is_a_duplicate_of_the_same_url_crawled_or_loaded_before(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    """Loading an archive again behaves like recrawling its URLs: same text, same URL, unchanged."""
+    archive = tmp_path / "crawl.warc"
+    build(archive, gz=False)
+    assert run_cli("load", str(archive)).exit_code == 0
+    again = run_cli("load", str(archive))
+    assert again.exit_code == 0, again.output
+    states = query(
+        db_path, "SELECT state, reason, count(*) FROM pages WHERE run_id = 2 GROUP BY 1, 2"
+    )
+    assert states == [("unchanged", "revisit", 1), ("unchanged", "same_content", 2)]
+    assert query(db_path, "SELECT count(*) FROM articles") == [(2,)]
+    check_ledger(db_path)
+
+
+def test_a_truncated_archive_keeps_what_came_before_and_records_where_it_broke(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    whole = tmp_path / "whole.warc.gz"
+    build(whole)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.warc.gz"
+    cut.write_bytes(data[: len(data) * 2 // 5])  # inside a later gzip member
+    not_gzip = tmp_path / "plain-text.warc.gz"
+    not_gzip.write_text("this is not an archive at all\n" * 20)
+    empty = tmp_path / "empty.warc"
+    empty.write_bytes(b"")
+    result = run_cli("load", str(cut), str(not_gzip), str(empty))
+    assert result.exit_code == 3, result.output  # failed inputs: the exit status says so
+    rows = query(db_path, "SELECT origin, state, reason, detail FROM pages ORDER BY id")
+    cut_rows = [r for r in rows if str(r[0]).startswith(str(cut))]
+    assert cut_rows[0][1:3] == ("stored", None)  # the first page, before the break
+    assert cut_rows[-1][1:3] == ("failed", "bad_archive")
+    broken_at = int(str(cut_rows[-1][0]).rsplit("#", 1)[1])
+    assert 0 < broken_at < len(data) * 2 // 5
+    (bad,) = [r for r in rows if str(r[0]).startswith(str(not_gzip))]
+    assert bad[1:3] == ("failed", "bad_archive")
+    (nothing,) = [r for r in rows if str(r[0]).startswith(str(empty))]
+    assert nothing[1:3] == ("rejected", "empty")
+    check_ledger(db_path)
+
+
+def test_wet_conversion_records_go_through_the_text_path(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    wet = tmp_path / "segment.warc.wet.gz"
+    with open(wet, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        text = "\n\n".join(PARAGRAPHS).encode()
+        record = writer.create_warc_record(
+            "https://news.example/ferry", "conversion", payload=io.BytesIO(text),
+            length=len(text), warc_headers_dict={"Content-Type": "text/plain"},
+        )  # fmt: skip
+        writer.write_record(record)
+    result = run_cli("load", str(wet))
+    assert result.exit_code == 0, result.output
+    assert query(db_path, "SELECT url FROM articles") == [("https://news.example/ferry",)]
+    assert gzip.decompress(wet.read_bytes())  # a real gzip file, written by warcio
+    check_ledger(db_path)
