@@ -66,6 +66,7 @@ def build_articles(page: RawPage, cleaned: Cleaned, config: DedupConfig) -> list
                 published_at=entry.published_at,
                 language=entry.language,
                 metadata=metadata,
+                fetched_at=page.fetched_at,
                 content_hash=digest,
                 signature=sig,
                 shingles=print_.shingles,

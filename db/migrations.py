@@ -10,7 +10,7 @@ from sqlite_utils import Database, Migrations
 
 from db.transaction import write_transaction
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 migrations = Migrations("crawler")
 
 
@@ -143,6 +143,14 @@ def m003_search_and_views(db: Database) -> None:
         "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
     ]:
         db.execute(statement)
+
+
+@migrations()
+def m004_fetch_time(db: Database) -> None:
+    """When the stored text was fetched: a crawl's response, a web archive record's WARC-Date, a
+    file's load. Kept apart from `published_at`, which is never a fetch time."""
+    db.execute("ALTER TABLE articles ADD COLUMN fetched_at TEXT")
+    db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
 
 
 def migrate(db: Database) -> None:

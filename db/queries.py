@@ -19,7 +19,7 @@ from sqlite_utils import Database
 MIN_INDEXED = 3  # the trigram tokenizer indexes substrings of three characters or more
 EXPORT_COLUMNS = (
     "id", "url", "source", "title", "author", "published_at", "language", "text", "metadata",
-    "content_hash", "stored_at", "updated_at",
+    "content_hash", "stored_at", "updated_at", "fetched_at",
 )  # fmt: skip
 
 

@@ -163,22 +163,23 @@ def _store_one(db: Database, run_id: int, a: Article, config: DedupConfig, near:
         article_id = int(same_url[0])
         db.execute(
             """UPDATE articles SET origin = ?, source = ?, title = ?, author = ?, published_at = ?,
-                   language = ?, text = ?, metadata = ?, content_hash = ?, run_id = ?, updated_at = ?
+                   language = ?, text = ?, metadata = ?, content_hash = ?, run_id = ?, updated_at = ?,
+                   fetched_at = ?
                WHERE id = ?""",
             [
                 a.origin, a.source, a.title, a.author, a.published_at, a.language, a.text,
-                _json(a), a.content_hash, run_id, utcnow_iso(), article_id,
+                _json(a), a.content_hash, run_id, utcnow_iso(), a.fetched_at, article_id,
             ],
         )  # fmt: skip
         db.execute("DELETE FROM dedup_bands WHERE article_id = ?", [article_id])
     else:
         cursor = db.conn.execute(
             """INSERT INTO articles(url, origin, source, title, author, published_at, language, text,
-                                    metadata, content_hash, run_id, stored_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                    metadata, content_hash, run_id, stored_at, fetched_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 a.url, a.origin, a.source, a.title, a.author, a.published_at, a.language, a.text,
-                _json(a), a.content_hash, run_id, utcnow_iso(),
+                _json(a), a.content_hash, run_id, utcnow_iso(), a.fetched_at,
             ],
         )  # fmt: skip
         article_id = int(cursor.lastrowid or 0)

@@ -45,6 +45,7 @@ class Article:
     published_at: str | None = None
     language: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    fetched_at: str | None = None  # when its text was fetched (never a publication time)
     content_hash: str = ""
     # MinHash signature (hash values) or None when the text is too short for near-dup detection.
     signature: list[int] | None = None

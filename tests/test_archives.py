@@ -94,6 +94,11 @@ def test_a_warc_loads_its_html_responses_and_counts_the_rest_by_kind(
     for kind in ("archive_warcinfo", "archive_request", "archive_metadata", "archive_not_html",
                  "archive_status_404"):  # fmt: skip
         assert f"{kind} 1" in result.output, kind
+    # WARC-Date is kept as the fetch time, never as the publication date
+    assert query(db_path, "SELECT DISTINCT fetched_at FROM articles") == [
+        ("2024-05-06T07:08:09+00:00",)
+    ]
+    assert query(db_path, "SELECT count(*) FROM articles WHERE published_at IS NOT NULL") == [(0,)]
     texts = dict(query(db_path, "SELECT url, text FROM articles"))
     assert "ferry terminal will open" in str(texts["https://news.example/ferry"])
     assert str(texts["https://news.example/budget"]).startswith("서울시는")  # the HTTP charset
