@@ -70,9 +70,15 @@ def _charset(content_type: str) -> str | None:
     return content_type.split("charset=", 1)[1].split(";")[0].strip().strip("\"'") or None
 
 
-def records(stream: BinaryIO, origin: str, source: str, max_bytes: int) -> Iterator[FromArchive]:
+def records(
+    stream: BinaryIO, origin: str, source: str, max_bytes: int, done: set[int] | None = None
+) -> Iterator[FromArchive]:
     """The records of the archive open on `stream` (`origin`: its name in the ledger), in file
-    order. A file that is not an archive (or is empty) is one ledger row at offset 0."""
+    order; those at the offsets in `done` (recorded by an earlier run) are counted as
+    `archive_done` and not read, so a load killed midway, or an archive that has grown, goes on at
+    the first record not done. A file that is not an archive (or is empty) is one ledger row at
+    offset 0."""
+    done = done or set()
     refused = _not_an_archive(stream, origin)
     if refused is not None:
         yield refused
@@ -82,6 +88,9 @@ def records(stream: BinaryIO, origin: str, source: str, max_bytes: int) -> Itera
         for record in iterator:
             # where this record starts (warcio's offset of the record being read; asking it for
             # the record's offset would read the record to its end first)
+            if iterator.offset in done:
+                yield FromArchive(f"{origin}#{iterator.offset}", "", skipped="archive_done")
+                continue
             yield _one(record, f"{origin}#{iterator.offset}", source, max_bytes)
     except _READ_ERRORS as exc:
         # the record at this offset is broken: nothing after it can be trusted or read

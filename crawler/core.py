@@ -135,7 +135,7 @@ class Ingest:
         outcome = Outcome(page.origin, state, reason, article_id=article_id, url=page.url)
         unit = Unit(outcome=outcome, source=page.source, detail=detail or None)
         unit.attempts = page.attempts
-        work = Work(page.origin, page.url, make=lambda: unit, revalidated=revalidated)
+        work = Work(page.origin, page.url, page.source, lambda: unit, revalidated=revalidated)
         return self.run.writer.submit(work)
 
     def submit(
@@ -176,6 +176,11 @@ class Ingest:
             log.exception("cleaning failed for %s", page.origin)
             return Prepared(failure=("failed", CLEAN_ERROR, f"{type(exc).__name__}: {exc}"))
 
+    def abandon(self, page: RawPage) -> None:
+        """An admitted page that will not be stored (its crawl item was cancelled): its name is
+        free again, and the next run fetches it."""
+        self.run.writer.release(page.origin)
+
     def store(self, page: RawPage, prepared: Prepared) -> Future[list[Outcome]]:
         """Hand an admitted page's articles (or its failure) to the writer as one unit of work."""
         config = self.config
@@ -196,5 +201,7 @@ class Ingest:
         validators = None
         if page.etag or page.last_modified:
             validators = (canonical_url(page.url), page.etag, page.last_modified)
-        work = Work(page.origin, page.url, make, fired=prepared.fired, validators=validators)
+        work = Work(
+            page.origin, page.url, page.source, make, fired=prepared.fired, validators=validators
+        )
         return self.run.writer.submit(work)

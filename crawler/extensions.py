@@ -11,7 +11,6 @@ fails during the crawl stops it: `fatal` holds the one line for people; what was
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 from dataclasses import replace
 from typing import Any, cast
@@ -115,16 +114,20 @@ class CrawlRun:
             self._refuse(DATABASE_ERROR, f"cannot take the run lock beside {self.db_path}: {exc}")
         except (DatabaseError, ConfigMismatch) as exc:
             self._refuse(DATABASE_ERROR, str(exc))
+        try:  # the run is open: whatever fails from here closes it `failed`, and the crawl
+            workers = settings.getint("CRAWLER_WORKERS") or default_workers()
+            memory = worker_memory_limit(settings.getint("CRAWLER_WORKER_MEMORY_MB"))
+            self.pool = CleanerPool(workers, memory_limit=memory)
+            self.ingest = Ingest(run)
+        except Exception as exc:
+            run.close("failed")
+            self._refuse(DATABASE_ERROR, f"the crawl could not start: {type(exc).__name__}: {exc}")
         self.run = run
         if self.stopping:  # a signal came while the crawl was starting
             raise CloseSpider("shutdown")
         contact = settings.get("CRAWLER_CONTACT_URL")
         if not contact or "example.invalid" in contact:  # once a run, once it holds its lock
             log.warning("CRAWLER_CONTACT_URL is not set: sites cannot tell who crawls them")
-        workers = settings.getint("CRAWLER_WORKERS") or default_workers()
-        memory = worker_memory_limit(settings.getint("CRAWLER_WORKER_MEMORY_MB"))
-        self.pool = CleanerPool(workers, memory_limit=memory)
-        self.ingest = Ingest(run)
 
     def _refuse(self, reason: str, message: str) -> None:
         """The run cannot start: nothing is recorded, the spider closes at once, and `crawler
@@ -206,7 +209,7 @@ class CrawlRun:
         engine = self.crawler.engine
         if engine is None or engine.spider is None or self.run is None:
             return
-        for slot in engine.downloader.slots.values():  # waiting for their politeness delay
+        for slot in list(engine.downloader.slots.values()):  # waiting for their politeness delay
             while slot.queue:
                 _request, waiting = slot.queue.popleft()
                 waiting.errback(IgnoreRequest("stopping: not requested"))
@@ -227,22 +230,23 @@ class CrawlRun:
         if self.pool is not None:
             self.pool.close(cancel=True)
         if self.run is not None and not self.run.closed:
-            self.run.report.signal = self.signals[0] if self.signals else signal.SIGINT
-            self.run.close("interrupted")
+            if self.signals:
+                self.run.report.signal = self.signals[0]
+            self.run.close("interrupted" if self.signals else "failed")
 
     # --- closing -------------------------------------------------------------------------------
     def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.pool is not None:
             self.pool.close()
         run = self.run
-        if run is None or self.ingest is None:
+        if run is None or run.closed:
             return
         status = "interrupted" if reason == "shutdown" or self.stopping else "finished"
         if self.signals:
             run.report.signal = self.signals[0]
         if self.fatal:
             status = "failed"
-        elif status == "finished":
+        elif status == "finished" and self.ingest is not None:
             self._settle_dropped(run, self.ingest)
         stats = self.crawler.stats
         if stats is not None:

@@ -39,6 +39,7 @@ from crawler.items import RawPage
 from crawler.report import RunReport
 from crawler.run import Run
 from db import failpoints
+from db.runs import offsets_done
 from db.vocabulary import NOT_REGULAR_FILE, OUTSIDE_ROOT, UNREADABLE, UNSUPPORTED_TYPE, Outcome
 
 log = logging.getLogger(__name__)
@@ -307,8 +308,10 @@ class _Pipeline:
             page = RawPage(origin=item.origin, url=file_url(item.path), source=source, body=b"")
             self._queue(page, failure)
             return
+        done = offsets_done(self.ingest.run.reader, item.origin)
         with stream:
-            for record in archives.records(stream, item.origin, source, self.options.max_bytes):
+            records = archives.records(stream, item.origin, source, self.options.max_bytes, done)
+            for record in records:
                 if record.skipped:
                     report.skipped[record.skipped] += 1
                 elif record.page is not None:
@@ -345,6 +348,7 @@ class _Pipeline:
             waiting: list[Future[Any]] = []
             if self.storing:
                 waiting.append(self.storing[0])
+                self.ingest.run.writer.flush()  # what it has is all it gets until this returns
             if self.cleaning and isinstance(self.cleaning[0][1], Future):
                 waiting.append(self.cleaning[0][1])
             futures_wait(waiting, return_when=FIRST_COMPLETED)

@@ -224,9 +224,17 @@ class BackoffRetryMiddleware(RetryMiddleware):
         retry.meta["retry_delay"] = backoff_delay(number, self.base, self.cap, retry_after)
 
     async def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        """Wait out a retry's backoff, unless the crawl is stopping: then the retry is dropped
+        (no row: the next run fetches the page again)."""
         delay = request.meta.pop("retry_delay", 0)
-        if delay:
-            await asyncio.sleep(delay)
+        state = CrawlRun.of(self.crawler)
+        waited = 0.0
+        while waited < delay and not state.stopping:
+            step = min(0.2, delay - waited)
+            await asyncio.sleep(step)
+            waited += step
+        if state.stopping and delay:
+            raise IgnoreRequest("stopping: retry not sent")
 
 
 class _RecordedRedirects:

@@ -104,12 +104,16 @@ class StorePipeline:
         # they were resolved, so with one worker the first admitted copy is stored first.
         pool = self.state.pool
         assert pool is not None  # open with the ingest
-        cleaning = ingest.submit(item, self.state.options, pool)
-        waiting = asyncio.wrap_future(cleaning)
-        await asyncio.wait([waiting])
-        if not waiting.cancelled():
-            waiting.exception()  # read here (asyncio logs unread ones); `prepared` maps it
-        prepared = ingest.prepared(item, cleaning)  # the worker computed the fingerprints
+        try:
+            cleaning = ingest.submit(item, self.state.options, pool)
+            waiting = asyncio.wrap_future(cleaning)
+            await asyncio.wait([waiting])
+            if not waiting.cancelled():
+                waiting.exception()  # read here (asyncio logs unread ones); `prepared` maps it
+            prepared = ingest.prepared(item, cleaning)  # the worker computed the fingerprints
+        except BaseException:  # cancelled with the crawl: no row, the next run fetches it
+            ingest.abandon(item)
+            raise
         failpoints.hit("after_extract")
         return await _outcomes(ingest.store(item, prepared))
 

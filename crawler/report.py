@@ -135,8 +135,10 @@ class RunReport:
         return {"p50": pick(0.5), "p99": pick(0.99), "max": round(ordered[-1], 2)}
 
     def found(self) -> int:
-        """Articles this run found: stored, unchanged or duplicates of stored ones."""
-        return sum(self.states.get(s, 0) for s in ("stored", "unchanged", "duplicate"))
+        """Articles this run found: stored, unchanged or duplicates of stored ones (and archive
+        records an earlier run already recorded)."""
+        found = sum(self.states.get(s, 0) for s in ("stored", "unchanged", "duplicate"))
+        return found + self.skipped.get("archive_done", 0)
 
     def unreachable(self) -> bool:
         """Nothing found, and every input failed on the network or was refused by the address

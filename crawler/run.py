@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
 from sqlite_utils import Database
@@ -83,10 +85,10 @@ class Run:
             self._reader = connect(self.db_path, migrate=False)
             self._held.callback(self._reader.close)
         except sqlite3.Error as exc:
-            self._held.close()
+            self._abort_open("failed")
             raise DatabaseError(describe_error(exc, self.db_path)) from None
-        except BaseException:
-            self._held.close()
+        except BaseException as exc:
+            self._abort_open("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
             raise
         self._writer = Writer(
             db,
@@ -99,12 +101,30 @@ class Run:
         )
         return self
 
+    def _abort_open(self, status: str) -> None:
+        """`open` failed or was interrupted: a run row it had opened is closed, nothing else
+        stays held."""
+        if self._db is not None and self.report.run_id:
+            with contextlib.suppress(sqlite3.Error):
+                finish_run(self._db, self.report.run_id, status, self.report.as_dict())
+        self._held.close()
+
     def close(self, status: str) -> RunReport:
         """Store what is queued, then close the run's row (`failed` if the writer stopped on an
-        error) and release the lock. Idempotent."""
+        error) and release the lock. Idempotent. A SIGINT or SIGTERM that comes meanwhile waits
+        until the run is closed (then its handler runs), so the connection is never closed under
+        the writer and the run row is never left `running`."""
         if self.closed or self._db is None:
             return self.report
         self.closed = True
+        with _signals_deferred() as received:
+            self._close(status)
+        if received:  # now acted on, by whatever handler was there before
+            signal.raise_signal(received[0])
+        return self.report
+
+    def _close(self, status: str) -> None:
+        assert self._db is not None
         with self._held:
             if self._writer is not None and self._writer.close() is not None:
                 status = "failed"
@@ -116,7 +136,6 @@ class Run:
                 self.report.status = "failed"
                 with contextlib.suppress(sqlite3.Error):  # perhaps the space is back by now
                     finish_run(db, self.report.run_id, "failed", self.report.as_dict())
-        return self.report
 
     def __enter__(self) -> Run:
         return self.open()
@@ -134,6 +153,23 @@ class Run:
         else:
             status = "failed"
         self.close(status)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM are noted, not acted on, for the block (on the main thread, where
+    Python runs signal handlers; elsewhere nothing changes)."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, _frame: received.append(signum)) for s in kinds}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def close_report(db: Database, report: RunReport, status: str) -> None:

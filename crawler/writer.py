@@ -32,7 +32,7 @@ from cleaners.fingerprint import DedupConfig
 from crawler.report import RunReport
 from db import validators
 from db.store import Unit, store_units
-from db.vocabulary import ORIGIN_CONFLICT, Outcome
+from db.vocabulary import CLEAN_ERROR, ORIGIN_CONFLICT, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class Work:
 
     key: str  # the input's ledger name: reserved from admission until its transaction commits
     url: str | None  # where its bytes came from
+    source: str
     make: Callable[[], Unit]
     fired: Counter[str] = field(default_factory=Counter)  # cleaning rules that fired on it
     validators: tuple[str, str | None, str | None] | None = None  # (url, ETag, Last-Modified)
@@ -55,7 +56,11 @@ class _Stop:
     """Queued by `close`: the writer stores what was queued before it, then stops."""
 
 
-_STOP = _Stop()
+class _Flush:
+    """Queued by `flush`: the group being gathered is stored now, without waiting for more."""
+
+
+_STOP, _FLUSH = _Stop(), _Flush()
 
 
 class Writer:
@@ -78,7 +83,7 @@ class Writer:
         self.linger = max(0.0, linger)
         self.progress = progress
         self.error: BaseException | None = None
-        self._queue: queue.SimpleQueue[Work | _Stop] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Work | _Stop | _Flush] = queue.SimpleQueue()
         self._reserved: set[str] = set()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._serve, name="writer", daemon=True)
@@ -97,6 +102,15 @@ class Writer:
 
     def reserved(self, key: str) -> bool:
         return key in self._reserved
+
+    def release(self, key: str) -> None:
+        """Give up a reserved name that will not be submitted (its input was abandoned)."""
+        self._release(key)
+
+    def flush(self) -> None:
+        """Store what is queued now: the producer is about to wait for it, so waiting for more
+        would only leave both idle for the linger time."""
+        self._queue.put(_FLUSH)
 
     def in_flight(self) -> int:
         """Inputs admitted and not yet committed."""
@@ -130,6 +144,8 @@ class Writer:
             first = self._queue.get()
             if isinstance(first, _Stop):
                 return
+            if isinstance(first, _Flush):
+                continue
             group: list[Work] = [first]
             deadline = time.monotonic() + self.linger
             while len(group) < self.batch:
@@ -140,6 +156,8 @@ class Writer:
                     break
                 if isinstance(item, _Stop):
                     stopping = True
+                    break
+                if isinstance(item, _Flush):
                     break
                 group.append(item)
             if self.error is not None:
@@ -161,12 +179,22 @@ class Writer:
         with self._lock:
             self._reserved.discard(key)
 
+    def _unit(self, work: Work) -> Unit:
+        """The work's unit; a failure to build it (fingerprinting left to the writer) fails that
+        input alone, as it would have in a cleaning worker."""
+        try:
+            return work.make()
+        except Exception as exc:
+            log.exception("building the unit of %s failed", work.key)
+            outcome = Outcome(work.key, "failed", CLEAN_ERROR, url=work.url)
+            return Unit(outcome=outcome, source=work.source, detail=f"{type(exc).__name__}: {exc}")
+
     def commit_group(self, units: list[Unit]) -> list[list[Outcome]]:
         """One transaction for the group's units (tests replace it to simulate a failing disk)."""
         return store_units(self.db, self.report.run_id, units, self.config, near=self.near)
 
     def _store(self, group: list[Work]) -> None:
-        units = [work.make() for work in group]
+        units = [self._unit(work) for work in group]
         started = time.perf_counter()
         results = self.commit_group(units)
         self.report.timed_commit(started)
@@ -200,8 +228,8 @@ class Writer:
         """Inputs whose ledger name another input of this run holds (a file literally named
         `listing.html#1`): recorded failed on their own, if even that name is free."""
         failures = []
-        for work, unit in conflicts:
-            source = unit.source or (unit.articles[0].source if unit.articles else "")
+        for work, _unit in conflicts:
+            source = work.source
             outcome = Outcome(work.key, "failed", ORIGIN_CONFLICT, url=work.url)
             failures.append(Unit(outcome=outcome, source=source, detail="name taken in this run"))
         recorded = self.commit_group(failures)

@@ -80,6 +80,22 @@ def recorded(db: Database, run_id: int, origin: str) -> bool:
     return row is not None
 
 
+def offsets_done(db: Database, name: str) -> set[int]:
+    """Byte offsets of the records of the archive `name` that some run recorded in a final state
+    (anything but `failed`, which the next run retries): a load continues after them."""
+    prefix = name + "#"
+    rows = db.execute(
+        "SELECT origin FROM pages WHERE origin >= ? AND origin < ? AND state != 'failed'",
+        [prefix, name + "$"],  # '$' sorts right after '#': the index reads just this archive
+    ).fetchall()
+    done = set()
+    for (origin,) in rows:
+        offset = origin[len(prefix) :].split("#", 1)[0]  # PATH#OFFSET, or PATH#OFFSET#n (split)
+        if offset.isdigit():
+            done.add(int(offset))
+    return done
+
+
 def last_success(db: Database, source: str) -> str | None:
     """When the source's last finished run started (ISO 8601), if it has one."""
     if "runs" not in db.table_names():

@@ -105,21 +105,60 @@ def test_a_warc_loads_its_html_responses_and_counts_the_rest_by_kind(
     check_ledger(db_path)
 
 
-def test_an_archived_url_is_a_duplicate_of_the_same_url_crawled_or_loaded_before(
+def test_an_archived_url_is_deduplicated_with_the_same_url_from_elsewhere(
     run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
 ) -> None:
-    """Loading an archive again behaves like recrawling its URLs: same text, same URL, unchanged."""
-    archive = tmp_path / "crawl.warc"
-    build(archive, gz=False)
-    assert run_cli("load", str(archive)).exit_code == 0
-    again = run_cli("load", str(archive))
+    """Another archive with the same URLs behaves like a recrawl of them: same URL, same text,
+    unchanged; the same archive loaded again goes on after the records already done."""
+    first, copy = tmp_path / "crawl.warc", tmp_path / "recrawl.warc"
+    build(first, gz=False)
+    build(copy, gz=False)
+    assert run_cli("load", str(first)).exit_code == 0
+    again = run_cli("load", str(first))
     assert again.exit_code == 0, again.output
+    assert "archive_done 3" in again.output  # nothing cleaned again, nothing recorded twice
+    assert query(db_path, "SELECT count(*) FROM pages WHERE run_id = 2") == [(0,)]
+    other = run_cli("load", str(copy))
+    assert other.exit_code == 0, other.output
     states = query(
-        db_path, "SELECT state, reason, count(*) FROM pages WHERE run_id = 2 GROUP BY 1, 2"
+        db_path, "SELECT state, reason, count(*) FROM pages WHERE run_id = 3 GROUP BY 1, 2"
     )
-    assert states == [("unchanged", "revisit", 1), ("unchanged", "same_content", 2)]
+    assert states == [("duplicate", "url", 2), ("unchanged", "revisit", 1)]
     assert query(db_path, "SELECT count(*) FROM articles") == [(2,)]
     check_ledger(db_path)
+
+
+def test_a_load_killed_midway_goes_on_at_the_first_record_not_done(tmp_path: Path) -> None:
+    """kill -9 in the middle of an archive, then load it again: the records stored before are not
+    read again, the rest are; nothing is lost or stored twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    archive = tmp_path / "big.warc.gz"
+    with open(archive, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for i in range(120):
+            words = " ".join(f"w{(i * 7919 + k * 104729) % 100003}" for k in range(80))
+            page = html(f"Story {i}", [f"Story {i} begins. {words}."]).encode()
+            _response(writer, f"https://news.example/s/{i}", page, "text/html")
+    db = tmp_path / "resume.db"
+    env = {**os.environ, "CRAWLER_FAILPOINT": "after_commit:20"}  # SIGKILL after 20 commits
+    cmd = [sys.executable, "-m", "crawler.entry", "load", str(archive), "--db", str(db),
+           "--batch", "1", "--workers", "1"]  # fmt: skip
+    killed = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (before,) = query(db, "SELECT count(*) FROM articles")[0]
+    assert 0 < int(str(before)) < 120
+    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"archive_done {before}" in rerun.stdout
+    assert query(db, "SELECT count(*) FROM articles") == [(120,)]
+    assert query(db, "SELECT count(*) FROM pages WHERE run_id = 2") == [(120 - int(str(before)),)]
+    check_ledger(db)
 
 
 def test_a_truncated_archive_keeps_what_came_before_and_records_where_it_broke(

@@ -118,3 +118,20 @@ def test_a_site_that_is_down_logs_one_line_per_record_without_v(tmp_path: Path) 
     for line in lines:  # each a log record of its own, or the final one-line error
         assert line[:4].isdigit() or line.startswith("crawler: "), line
     assert "Traceback" in log_file.read_text("utf-8") or len(lines) <= 3
+
+
+def test_a_crawl_that_cannot_set_up_its_cleaners_fails_in_one_line_and_closes_its_run(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "bad.db"
+    with serve() as site:
+        result = crawler_subprocess(
+            "crawl", f"{site.base}/", "--allow-private", "127.0.0.1", "--db", str(db),
+            "-s", "CRAWLER_WORKERS=two",
+        )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "crawler: error: the crawl could not start: ValueError" in result.stderr
+    assert query(db, "SELECT status FROM runs") == [
+        ("failed",)
+    ]  # not left running, not interrupted
+    assert query(db, "SELECT count(*) FROM pages") == [(0,)]
