@@ -130,6 +130,11 @@ def main() -> int:
         default=0,
         help="pages per store transaction of the crawl, at most (CRAWLER_STORE_BATCH; 0: default)",
     )
+    parser.add_argument(
+        "--archive",
+        action="store_true",
+        help="also crawl with --archive (every response kept as WARC) and print what it costs",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -154,7 +159,7 @@ def main() -> int:
             "utf-8",
         )
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        ratios, loads, crawls, transactions = [], [], [], []
+        ratios, loads, crawls, transactions, archived = [], [], [], [], []
         batch = ("-s", f"CRAWLER_STORE_BATCH={args.store_batch}") if args.store_batch else ()
         try:
             for r in range(args.rounds):
@@ -168,6 +173,20 @@ def main() -> int:
                     "crawl", "bench", "--sources", str(sources), "--db", str(tmp / "c.db"), *batch
                 )
                 transactions.append(_commits(tmp / "c.db"))
+                if args.archive:
+                    shutil.rmtree(tmp / "warc", ignore_errors=True)
+                    for db in tmp.glob("a.db*"):
+                        shutil.rmtree(db) if db.is_dir() else db.unlink()
+                    archive_s, _mem = crawler(
+                        "crawl", "bench", "--sources", str(sources), "--db", str(tmp / "a.db"),
+                        "--archive", str(tmp / "warc"), *batch,
+                    )  # fmt: skip
+                    archived.append(crawl_s / archive_s)
+                    print(
+                        f"round {r + 1}: crawl with --archive {args.pages / archive_s:6.1f} "
+                        f"pages/s, {crawl_s / archive_s:.2f}x of the crawl without",
+                        flush=True,
+                    )
                 ratios.append(load_s / crawl_s)
                 loads.append(load_s)
                 crawls.append(crawl_s)
@@ -193,6 +212,9 @@ def main() -> int:
         "ratio_crawl_to_load": round(statistics.median(ratios), 2),
         "crawl_store_transactions": transactions,
     }
+    if archived:
+        summary["archive_speed_share"] = round(statistics.median(archived), 2)
+        print(f"crawl --archive / crawl: {statistics.median(archived):.2f}x (median)")
     print("RESULT " + json.dumps(summary))
     return 0
 

@@ -29,6 +29,9 @@ from cleaners.errors import EMPTY, TOO_LARGE
 from crawler.items import RawPage
 from db.vocabulary import BAD_ARCHIVE, REVISIT
 
+# Set by our own crawls (crawler/archiving.py): "article" for an input, "index" for a response
+# that only led to inputs (robots.txt, sitemap, feed, listing), which a re-clean skips.
+ROLE_HEADER = "WARC-Crawler-Role"
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz")
 _READ_ERRORS = (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError)
 
@@ -131,6 +134,8 @@ def _one(record: ArcWarcRecord, origin: str, source: str, max_bytes: int) -> Fro
         return FromArchive(origin, url, state="unchanged", reason=REVISIT, detail="WARC revisit")
     if kind not in ("response", "conversion"):
         return FromArchive(origin, url, skipped=f"archive_{kind}")
+    if record.rec_headers.get_header(ROLE_HEADER) == "index":
+        return FromArchive(origin, url, skipped="archive_index")
     content_type, status = "", 200
     if kind == "response":
         http = record.http_headers

@@ -330,6 +330,13 @@ def load_cmd(
 )
 @click.option("--source", "source_name", default=None, help="Crawl of a URL: the source name.")
 @click.option(
+    "--archive",
+    "archive",
+    default=None,
+    metavar="DIR",
+    help="Keep every fetched response in WARC files in DIR (crawler load DIR re-cleans them).",
+)
+@click.option(
     "-s",
     "--set",
     "overrides",
@@ -346,6 +353,7 @@ def crawl_cmd(
     max_pages: int,
     allow_private: tuple[str, ...],
     source_name: str | None,
+    archive: str | None,
     overrides: tuple[str, ...],
     workers: int,
 ) -> None:
@@ -376,6 +384,8 @@ def crawl_cmd(
     values.setdefault("LOG_INSTALL_ROOT_HANDLER", False)
     if workers:
         values["CRAWLER_WORKERS"] = workers
+    if archive:
+        values["CRAWLER_ARCHIVE_DIR"] = archive
     scrapy_settings = crawl_settings(db_path, path, values)
     try:
         target_source = resolve_target(

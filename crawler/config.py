@@ -27,7 +27,7 @@ _COMMON_KEYS = {"kind", "description", "rules", "prune_xpath", "extract_timeout"
 _FILES_KEYS = _COMMON_KEYS | {"paths"}
 _WEB_KEYS = _COMMON_KEYS | {
     "start_urls", "allow", "deny", "articles", "max_pages", "revisit_days",
-    "allow_private", "download_delay", "concurrency",
+    "allow_private", "download_delay", "concurrency", "archive",
 }  # fmt: skip
 _SOURCE_KEYS = _FILES_KEYS | _WEB_KEYS
 _RULE_KEYS = {"add", "disable"}
@@ -50,6 +50,7 @@ class Web:
     allow_private: bool | list[str] = False  # or only these addresses/networks
     download_delay: float = settings.DOWNLOAD_DELAY
     concurrency: int = settings.CONCURRENT_REQUESTS_PER_DOMAIN
+    archive: str | None = None  # a folder: keep every fetched response there as WARC
 
     @cached_property
     def private_allowance(self) -> bool | tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -254,7 +255,17 @@ def _web(raw: dict[str, Any], *, needs_urls: bool = True) -> Web:
         concurrency=int(
             _number(raw, "concurrency", settings.CONCURRENT_REQUESTS_PER_DOMAIN, minimum=1)
         ),
+        archive=_archive(raw),
     )
+
+
+def _archive(raw: dict[str, Any]) -> str | None:
+    value = raw.get("archive")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("archive: a folder for the crawl's WARC files, as a string")
+    return value
 
 
 ADHOC_MAX_PAGES = settings.CRAWLER_ADHOC_MAX_PAGES

@@ -16,7 +16,10 @@ SPIDER_LOADER_CLASS = "crawler.spiders.loader.SourceSpiderLoader"
 # `scrapy crawl` prints the run report and exits with the run's status, as `crawler crawl` does
 COMMANDS_MODULE = "crawler.commands"
 # The crawl's run (lock, database, writer, cleaning pool), found with crawler.get_extension
-EXTENSIONS = {"crawler.extensions.CrawlRun": 0}
+EXTENSIONS = {
+    "crawler.extensions.CrawlRun": 0,
+    "crawler.archiving.WarcArchiver": 10,  # on when CRAWLER_ARCHIVE_DIR is set
+}
 
 # --- our settings ----------------------------------------------------------------------------
 CRAWLER_DB = "data/articles.db"
@@ -29,7 +32,11 @@ CRAWLER_WORKERS = 0  # cleaning worker processes (pages cleaned at once); 0 = on
 CRAWLER_STORE_BATCH = 256  # inputs per store transaction, at most; 1 = each input on its own
 # and how long the writer waits for more inputs to join a transaction (group commit), at most
 CRAWLER_STORE_LINGER = 0.1
-CRAWLER_ADHOC_MAX_PAGES = 200  # `crawler crawl URL`: responses at most (--max-pages)
+CRAWLER_ADHOC_MAX_PAGES = 200
+# Keep every fetched response in WARC files in this folder (`crawler crawl --archive DIR`, or a
+# source's `archive` key): `crawler load DIR` re-cleans them later without fetching again
+CRAWLER_ARCHIVE_DIR = None
+CRAWLER_ARCHIVE_FILE_MB = 1024  # a new WARC file once the current one is this large  # `crawler crawl URL`: responses at most (--max-pages)
 
 DEDUP_ENABLED = True  # near-duplicate detection; exact dedup (URL, content hash) is always on
 DEDUP_NUM_PERM = _DEDUP.num_perm

@@ -205,3 +205,39 @@ def test_wet_conversion_records_go_through_the_text_path(
     assert query(db_path, "SELECT url FROM articles") == [("https://news.example/ferry",)]
     assert gzip.decompress(wet.read_bytes())  # a real gzip file, written by warcio
     check_ledger(db_path)
+
+
+def test_a_crawl_keeps_its_responses_and_loading_them_gives_the_same_articles(
+    tmp_path: Path,
+) -> None:
+    """`crawler crawl --archive DIR` writes every response into WARC files (a warcinfo naming the
+    crawler first); `crawler load DIR` re-cleans them without fetching anything: the same
+    articles as the crawl stored."""
+    from tests.conftest import crawler_subprocess
+    from tests.site import serve
+    from tests.test_crawl import sources_file
+
+    archive, crawled, reloaded = tmp_path / "warc", tmp_path / "crawl.db", tmp_path / "again.db"
+    with serve() as site:
+        sources = sources_file(tmp_path, site.base)
+        crawl = crawler_subprocess(
+            "crawl", "testsite", "--sources", str(sources), "--db", str(crawled),
+            "--archive", str(archive),
+        )  # fmt: skip
+        requested = len(site.requested)
+    assert crawl.returncode == 0, crawl.stderr
+    files = sorted(archive.glob("testsite-*.warc.gz"))
+    assert files, list(archive.iterdir())
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(files[0], "rb") as stream:
+        first = next(iter(ArchiveIterator(stream)))
+        assert first.rec_type == "warcinfo"
+        assert b"dedup-crawler/" in first.content_stream().read()
+    load = crawler_subprocess("load", str(archive), "--db", str(reloaded))
+    assert load.returncode == 0, load.stderr
+    assert "archive_index" in load.stdout  # robots.txt, the sitemap: kept, skipped on re-clean
+    sql = "SELECT url, content_hash FROM articles ORDER BY url"
+    assert query(reloaded, sql) == query(crawled, sql)
+    assert requested > 0
+    check_ledger(reloaded)

@@ -276,7 +276,9 @@ class SiteSpider(ReportedSitemapSpider):
 def _settings_for(source: Source) -> dict[str, Any]:
     web = source.web
     assert web is not None
+    archive = {"CRAWLER_ARCHIVE_DIR": web.archive} if web.archive else {}
     return {
+        **archive,
         "DOWNLOAD_DELAY": web.download_delay,
         "AUTOTHROTTLE_START_DELAY": web.download_delay,
         "HTTPERROR_ALLOW_ALL": True,  # error pages reach the pipeline and are recorded
