@@ -74,27 +74,37 @@ def _charset(content_type: str) -> str | None:
 
 
 def records(
-    stream: BinaryIO, origin: str, source: str, max_bytes: int, done: set[int] | None = None
+    stream: BinaryIO,
+    origin: str,
+    source: str,
+    max_bytes: int,
+    done: set[int] | None = None,
+    failed: set[int] | None = None,
 ) -> Iterator[FromArchive]:
     """The records of the archive open on `stream` (`origin`: its name in the ledger), in file
-    order; those at the offsets in `done` (recorded by an earlier run) are counted as
-    `archive_done` and not read, so a load killed midway, or an archive that has grown, goes on at
-    the first record not done. A file that is not an archive (or is empty) is one ledger row at
-    offset 0."""
-    done = done or set()
+    order. Earlier runs are taken into account: reading starts at the first record that failed
+    (retried), else at the last one done (records are committed in file order, so nothing before
+    it is missing), and the records at offsets in `done` are counted `archive_done`, not read
+    again. So a load killed midway goes on at the first record not done, and a scheduled load of
+    an archive that has grown reads only what was added, whatever the size of the rest. A file
+    that is not an archive (or is empty) is one ledger row at offset 0."""
+    done, failed = done or set(), failed or set()
     refused = _not_an_archive(stream, origin)
     if refused is not None:
         yield refused
         return
+    start = min(failed) if failed else max(done, default=0)
+    stream.seek(start)  # a record boundary: a gzip member, or a record of a plain WARC
     iterator = ArchiveIterator(stream, arc2warc=True)
     try:
         for record in iterator:
-            # where this record starts (warcio's offset of the record being read; asking it for
-            # the record's offset would read the record to its end first)
-            if iterator.offset in done:
-                yield FromArchive(f"{origin}#{iterator.offset}", "", skipped="archive_done")
+            # where this record starts in the file (warcio's offset of the record being read;
+            # asking it for the record's offset would read the record to its end first)
+            offset = iterator.offset
+            if offset in done:
+                yield FromArchive(f"{origin}#{offset}", "", skipped="archive_done")
                 continue
-            yield _one(record, f"{origin}#{iterator.offset}", source, max_bytes)
+            yield _one(record, f"{origin}#{offset}", source, max_bytes)
     except _READ_ERRORS as exc:
         # the record at this offset is broken: nothing after it can be trusted or read
         detail = f"{type(exc).__name__}: {exc}"[:300]

@@ -20,7 +20,7 @@ from cleaners.fingerprint import DedupConfig
 from cleaners.rules import RuleError, default_rules
 from crawler import settings
 
-KINDS = ("files", "sitemap", "feed", "links", "site", "custom")
+KINDS = ("files", "warc", "sitemap", "feed", "links", "site", "custom")
 # site: find the sitemap or feed, else follow links; custom: a spider written by hand (same name)
 WEB_KINDS = ("sitemap", "feed", "links", "site", "custom")
 _COMMON_KEYS = {"kind", "description", "rules", "prune_xpath", "extract_timeout", "schedule"}

@@ -9,6 +9,7 @@ is ever read. Every accepted file ends in a ledger row; files a folder walk pass
 
 from __future__ import annotations
 
+import glob
 import gzip
 import logging
 import os
@@ -39,7 +40,7 @@ from crawler.items import RawPage
 from crawler.report import RunReport
 from crawler.run import Run
 from db import failpoints
-from db.runs import offsets_done
+from db.runs import archive_offsets
 from db.vocabulary import NOT_REGULAR_FILE, OUTSIDE_ROOT, UNREADABLE, UNSUPPORTED_TYPE, Outcome
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,18 @@ def kind_of(path: str) -> tuple[str | None, bool]:
     if gz:
         name = name[:-3]
     return KINDS_BY_SUFFIX.get(os.path.splitext(name)[1]), gz
+
+
+def expand_patterns(paths: list[str]) -> list[str]:
+    """Paths with glob patterns (`/srv/warc/*.warc.gz`, as a `warc` source's paths may be) made
+    into the files they match, in sorted order; a pattern that matches nothing adds nothing."""
+    expanded: list[str] = []
+    for path in paths:
+        if glob.has_magic(path):
+            expanded += sorted(glob.glob(path))
+        else:
+            expanded.append(path)
+    return expanded
 
 
 def check_paths(paths: list[str]) -> None:
@@ -308,9 +321,11 @@ class _Pipeline:
             page = RawPage(origin=item.origin, url=file_url(item.path), source=source, body=b"")
             self._queue(page, failure)
             return
-        done = offsets_done(self.ingest.run.reader, item.origin)
+        done, failed = archive_offsets(self.ingest.run.reader, item.origin)
         with stream:
-            records = archives.records(stream, item.origin, source, self.options.max_bytes, done)
+            records = archives.records(
+                stream, item.origin, source, self.options.max_bytes, done, failed
+            )
             for record in records:
                 if record.skipped:
                     report.skipped[record.skipped] += 1
@@ -397,6 +412,7 @@ def load(
     DatabaseError / ConfigMismatch when the database cannot be used: all before anything is
     written; and the database's error if it fails during the load (the run is closed `failed`).
     """
+    paths = expand_patterns(paths)
     check_paths(paths)
     if sources_file is not None and not os.path.exists(sources_file):
         raise InputError(f"sources file not found: {sources_file}")

@@ -80,20 +80,22 @@ def recorded(db: Database, run_id: int, origin: str) -> bool:
     return row is not None
 
 
-def offsets_done(db: Database, name: str) -> set[int]:
-    """Byte offsets of the records of the archive `name` that some run recorded in a final state
-    (anything but `failed`, which the next run retries): a load continues after them."""
+def archive_offsets(db: Database, name: str) -> tuple[set[int], set[int]]:
+    """Byte offsets of the records of the archive `name` in the ledger: (done: recorded in a
+    final state by some run; failed: recorded `failed` and never done since, which the next run
+    retries)."""
     prefix = name + "#"
     rows = db.execute(
-        "SELECT origin FROM pages WHERE origin >= ? AND origin < ? AND state != 'failed'",
+        "SELECT origin, state FROM pages WHERE origin >= ? AND origin < ?",
         [prefix, name + "$"],  # '$' sorts right after '#': the index reads just this archive
     ).fetchall()
-    done = set()
-    for (origin,) in rows:
+    done: set[int] = set()
+    failed: set[int] = set()
+    for origin, state in rows:
         offset = origin[len(prefix) :].split("#", 1)[0]  # PATH#OFFSET, or PATH#OFFSET#n (split)
         if offset.isdigit():
-            done.add(int(offset))
-    return done
+            (failed if state == "failed" else done).add(int(offset))
+    return done, failed - done
 
 
 def last_success(db: Database, source: str) -> str | None:

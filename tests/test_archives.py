@@ -116,7 +116,8 @@ def test_an_archived_url_is_deduplicated_with_the_same_url_from_elsewhere(
     assert run_cli("load", str(first)).exit_code == 0
     again = run_cli("load", str(first))
     assert again.exit_code == 0, again.output
-    assert "archive_done 3" in again.output  # nothing cleaned again, nothing recorded twice
+    # only the last record done is read again (to find what follows it): nothing is recorded
+    assert "archive_done 1" in again.output
     assert query(db_path, "SELECT count(*) FROM pages WHERE run_id = 2") == [(0,)]
     other = run_cli("load", str(copy))
     assert other.exit_code == 0, other.output
@@ -155,7 +156,7 @@ def test_a_load_killed_midway_goes_on_at_the_first_record_not_done(tmp_path: Pat
     assert 0 < int(str(before)) < 120
     rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"archive_done {before}" in rerun.stdout
+    assert "archive_done 1" in rerun.stdout  # reading starts at the last record done
     assert query(db, "SELECT count(*) FROM articles") == [(120,)]
     assert query(db, "SELECT count(*) FROM pages WHERE run_id = 2") == [(120 - int(str(before)),)]
     check_ledger(db)
@@ -241,3 +242,72 @@ def test_a_crawl_keeps_its_responses_and_loading_them_gives_the_same_articles(
     assert query(reloaded, sql) == query(crawled, sql)
     assert requested > 0
     check_ledger(reloaded)
+
+
+def test_a_grown_archive_is_read_from_where_the_last_load_stopped(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    """A crawler still writing its archive: the next load reads only the records added since."""
+    archive = tmp_path / "growing.warc.gz"
+    build(archive)
+    assert run_cli("load", str(archive)).exit_code == 0
+    with open(archive, "ab") as out:  # gzip members append as whole records
+        writer = WARCWriter(out, gzip=True)
+        late = [
+            "The city council voted on Thursday to extend the night bus network to the suburbs.",
+            "Six new routes will run every twenty minutes between midnight and five in the morning.",
+            "Drivers' unions welcomed the plan but asked for more staff before it starts in March.",
+        ]
+        _response(writer, "https://news.example/late", html("Late", late).encode(),
+                  "text/html; charset=utf-8")  # fmt: skip
+    grown = run_cli("load", str(archive))
+    assert grown.exit_code == 0, grown.output
+    rows = query(db_path, "SELECT url, state FROM pages WHERE run_id = 2")
+    assert rows == [("https://news.example/late", "stored")]
+    assert "archive_done 1" in grown.output and "archive_warcinfo" not in grown.output
+    check_ledger(db_path)
+
+
+def test_a_warc_source_loads_the_archives_its_pattern_matches_then_only_what_is_new(
+    tmp_path: Path,
+) -> None:
+    """kind = "warc" in sources.toml, with a glob: `crawler run` loads the archives it matches;
+    the next run reads only the records added since (here: none, then a new archive)."""
+    import sys
+
+    from tests.conftest import ROOT
+
+    folder = tmp_path / "archives"
+    folder.mkdir()
+    build(folder / "a.warc.gz")
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        f'[sources.archived]\nkind = "warc"\npaths = ["{folder}/*.warc.gz"]\n', "utf-8"
+    )
+    db = tmp_path / "warc.db"
+    import subprocess
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "crawler.entry", "run", "archived", "--db", str(db),
+             "--sources", str(sources)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    first = run()
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert query(db, "SELECT count(*) FROM articles") == [(2,)]
+    second = run()  # nothing new: the last record done is read, nothing recorded
+    assert second.returncode == 0, second.stderr + second.stdout
+    assert query(db, "SELECT count(*) FROM pages WHERE run_id = 2") == [(0,)]
+    with open(folder / "b.warc.gz", "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        text = ["A new archive arrived with one page of its own, about the harbour tides.",
+                "The tide tables for the next month were published by the port office today.",
+                "Fishermen said the spring tides would bring the boats in earlier than usual."]  # fmt: skip
+        _response(writer, "https://news.example/tides", html("Tides", text).encode(), "text/html")
+    third = run()
+    assert third.returncode == 0, third.stderr + third.stdout
+    assert query(db, "SELECT url FROM pages WHERE run_id = 3") == [("https://news.example/tides",)]
+    assert query(db, "SELECT DISTINCT source FROM runs") == [("archived",)]
+    check_ledger(db)

@@ -151,6 +151,6 @@ def test_the_commented_examples_in_the_seed_sources_file_validate(tmp_path: Path
     path.write_text("\n".join(lines[start:]) + "\n", "utf-8")
     sources = load_sources(path)
     kinds = {s.kind for s in sources.values()}
-    assert kinds == {"sitemap", "feed", "links", "files", "custom"}, kinds
+    assert kinds == {"sitemap", "feed", "links", "files", "warc", "custom"}, kinds
     assert sources["city_sections"].web is not None
     assert sources["city_sections"].web.articles == [r"/news/\d{4}/\d{2}/"]
