@@ -311,3 +311,47 @@ def test_a_warc_source_loads_the_archives_its_pattern_matches_then_only_what_is_
     assert query(db, "SELECT url FROM pages WHERE run_id = 3") == [("https://news.example/tides",)]
     assert query(db, "SELECT DISTINCT source FROM runs") == [("archived",)]
     check_ledger(db)
+
+
+def test_hostile_archives_end_recorded_and_bounded(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    """A wrong Content-Length, an HTTP block that does not parse, a decompression bomb (a small
+    gzip member holding 60 MB), 20,000 tiny records: each ends in the ledger with its reason (or
+    is counted), in bounded memory, and the run goes on."""
+    good = io.BytesIO()
+    _response(WARCWriter(good, gzip=False), "https://x.example/a", html("A", PARAGRAPHS).encode(),
+              "text/html")  # fmt: skip
+    wrong = good.getvalue().replace(b"Content-Length: ", b"Content-Length: 9", 1)
+    (tmp_path / "wrong-length.warc").write_bytes(wrong)
+    block = b"NOT HTTP AT ALL\r\n\r\n<html>x</html>"
+    head = (
+        b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://x.example/b\r\n"
+        b"WARC-Date: 2024-05-06T07:08:09Z\r\n"
+        b"WARC-Record-ID: <urn:uuid:12345678-1234-1234-1234-123456789012>\r\n"
+        b"Content-Type: application/http; msgtype=response\r\n"
+        b"Content-Length: " + str(len(block)).encode() + b"\r\n\r\n"
+    )
+    (tmp_path / "bad-http.warc").write_bytes(head + block + b"\r\n\r\n")
+    with open(tmp_path / "bomb.warc.gz", "wb") as out:
+        body = b"<html><body><p>" + b" " * (60 * 1024 * 1024) + b"</p></body></html>"
+        _response(WARCWriter(out, gzip=True), "https://x.example/bomb", body, "text/html")
+    assert (tmp_path / "bomb.warc.gz").stat().st_size < 200_000
+    with open(tmp_path / "tiny.warc.gz", "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for i in range(20_000):
+            record = writer.create_warc_record(
+                f"https://x.example/m/{i}", "metadata", payload=io.BytesIO(b"x"), length=1
+            )
+            writer.write_record(record)
+    result = run_cli("load", str(tmp_path))
+    assert result.exit_code == 3, result.output  # failed records: the status says so
+    rows = {
+        Path(str(o).split("#")[0]).name: (s, r)
+        for o, s, r in query(db_path, "SELECT origin, state, reason FROM pages")
+    }
+    assert rows["wrong-length.warc"] == ("failed", "bad_archive")
+    assert rows["bad-http.warc"] == ("failed", "bad_archive")
+    assert rows["bomb.warc.gz"] == ("rejected", "too_large")  # read no further than the cap
+    assert "archive_metadata 20000" in result.output
+    check_ledger(db_path)
