@@ -46,6 +46,42 @@ def write_warc(path: Path, pages: int) -> None:
             writer.write_record(record)
 
 
+def write_big(path: Path, megabytes: int) -> None:
+    """An archive of `megabytes` MB: 1 MB image responses (read through, counted, not kept)
+    with an HTML page every 50 records, as a crawl's archive holds."""
+    image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4096
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for i in range(megabytes):
+            body, ctype = (page(i).encode(), "text/html") if i % 50 == 0 else (image, "image/png")
+            headers = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
+            record = writer.create_warc_record(
+                f"https://bench.example/r/{i}", "response", payload=io.BytesIO(body),
+                length=len(body), http_headers=headers,
+            )  # fmt: skip
+            writer.write_record(record)
+
+
+def memory(sizes: list[int]) -> None:
+    """Peak memory (PSS of the loading process and its workers) of `crawler load` of archives of
+    these sizes (MB): flat means the same for all."""
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        for megabytes in sizes:
+            archive = tmp / f"big-{megabytes}.warc.gz"
+            write_big(archive, megabytes)
+            seconds, samples = crawler(
+                "-q", "load", str(archive), "--db", str(tmp / f"{megabytes}.db")
+            )
+            size = archive.stat().st_size / 1e6
+            print(
+                f"archive {megabytes} MB ({size:.0f} MB on disk): loaded in {seconds:.1f} s, "
+                f"peak memory {max(samples, default=0):.0f} MB",
+                flush=True,
+            )
+            archive.unlink()
+
+
 def hashes(db: Path) -> set[str]:
     conn = sqlite3.connect(db)
     try:
@@ -58,7 +94,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--memory",
+        default="",
+        metavar="MB,MB",
+        help="instead: peak memory of loading archives of these sizes (e.g. 20,2000)",
+    )
     args = parser.parse_args()
+    if args.memory:
+        memory([int(m) for m in args.memory.split(",")])
+        return 0
     ratios, files_s, warc_s = [], [], []
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)

@@ -1,8 +1,8 @@
 """The store: units of work (all articles of one input, their band keys and ledger rows, or the
-ledger row of an input that has no article) in `BEGIN IMMEDIATE` transactions: one unit per
-transaction, or a batch of units in input order. The only writer of
-articles; exact and near dedup decide here, inside the transaction, so two processes storing the
-same text cannot both win, and a unit is stored whole or not at all.
+ledger row of an input that has no article), a group of them in one `BEGIN IMMEDIATE`
+transaction, in input order. Called by the run's writer (crawler/writer.py), the only code that
+writes articles; exact and near dedup decide here, inside the transaction, so two processes
+storing the same text cannot both win, and a unit is stored whole or not at all.
 """
 
 from __future__ import annotations
@@ -47,20 +47,6 @@ def already_recorded(db: Database, run_id: int, origin: str, url: str) -> bool:
         [run_id, origin, origin + "#1", len(prefix), prefix],
     ).fetchone()
     return row is not None
-
-
-def record(
-    db: Database,
-    run_id: int,
-    source: str,
-    outcome: Outcome,
-    detail: str | None = None,
-    attempts: int = 1,
-) -> Outcome:
-    """Record an input that produced no article (rejected or failed) as its own unit of work."""
-    with write_transaction(db):
-        db.conn.execute(_LEDGER_INSERT, _ledger_row(run_id, source, outcome, detail, attempts))
-    return outcome
 
 
 @dataclass
