@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sqlite3
 import statistics
 import sys
@@ -49,10 +50,10 @@ def write_warc(path: Path, pages: int) -> None:
 def write_big(path: Path, megabytes: int) -> None:
     """An archive of `megabytes` MB: 1 MB image responses (read through, counted, not kept)
     with an HTML page every 50 records, as a crawl's archive holds."""
-    image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4096
     with open(path, "wb") as out:
         writer = WARCWriter(out, gzip=True)
         for i in range(megabytes):
+            image = b"\x89PNG\r\n\x1a\n" + os.urandom(1024 * 1024)  # as large on disk
             body, ctype = (page(i).encode(), "text/html") if i % 50 == 0 else (image, "image/png")
             headers = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
             record = writer.create_warc_record(

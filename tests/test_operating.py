@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -218,16 +219,20 @@ def test_the_foreground_scheduler_runs_what_is_due_and_stops_cleanly_on_sigterm(
         [sys.executable, "-m", "crawler.cli", *args], cwd=ROOT, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
+    # idle once the round's summary is printed: its source has run and its process has ended
+    assert proc.stdout is not None
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, "")))
+    reader.start()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        time.sleep(0.3)
-        try:
-            if _runs(db) == [("minutely", "finished")]:
-                break
-        except sqlite3.OperationalError:
-            continue
+    while time.monotonic() < deadline and not any(x.startswith("crawler run:") for x in seen):
+        time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    reader.join(timeout=10)
+    assert proc.stderr is not None
+    with proc.stdout, proc.stderr:
+        out, err = "".join(seen), proc.stderr.read()
     assert proc.returncode == 0, err  # idle when stopped: nothing was interrupted
     assert _runs(db) == [("minutely", "finished")]  # due at once (never ran); manual never
     assert "minutely" in out and "scheduler stopped" in err
