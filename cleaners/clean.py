@@ -117,7 +117,10 @@ def _long_enough(text: str, min_chars: int) -> bool:
 
 def _finish(entry: Entry, page: dict[str, Any], captured: dict[str, Any]) -> None:
     """Merge page metadata, rule captures and byline data; page markup wins over text heuristics."""
-    entry.author = clean_author(page.get("author") or entry.author)
+    site = page.get("sitename")
+    entry.author = clean_author(page.get("author"), sitename=site) or clean_author(
+        entry.author, sitename=site
+    )
     entry.published_at = page.get("published_at") or entry.published_at
     entry.language = detect_language(entry.text) or page.get("declared_language")
     meta = entry.metadata
