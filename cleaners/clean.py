@@ -50,6 +50,9 @@ class Cleaned:
     kind: str  # "html" or "text"
     encoding: str
     fingerprints: list[Fingerprint] = field(default_factory=list)  # one per entry, when asked
+    # Characters each rule removed (rule name -> count), beside `fired`: a rule that removes far
+    # more than its firings suggest is over-reaching. Entries dropped as too short count too.
+    removed_chars: Counter[str] = field(default_factory=Counter)
 
 
 def sniff_html(body: bytes) -> bool:
@@ -99,6 +102,9 @@ def clean(
         raise Rejected(TOO_SHORT, f"fewer than {options.min_chars} characters of text")
     if len(long_enough) < len(result.entries):
         result.fired["short_entry_dropped"] += len(result.entries) - len(long_enough)
+        result.removed_chars["short_entry_dropped"] += sum(
+            len(e.text) for e in result.entries if e not in long_enough
+        )
         result.entries = long_enough
     single = len(result.entries) == 1
     for entry in result.entries:
@@ -106,7 +112,7 @@ def clean(
     prints = (
         [fingerprint(e.text, fingerprint_with) for e in result.entries] if fingerprint_with else []
     )
-    return Cleaned(result.entries, result.fired, kind, encoding, prints)
+    return Cleaned(result.entries, result.fired, kind, encoding, prints, result.removed_chars)
 
 
 def _long_enough(text: str, min_chars: int) -> bool:

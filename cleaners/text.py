@@ -34,6 +34,7 @@ class TextResult:
     entries: list[Entry]
     fired: Counter[str] = field(default_factory=Counter)
     metadata: dict[str, Any] = field(default_factory=dict)  # page-level captures (translator, ...)
+    removed_chars: Counter[str] = field(default_factory=Counter)  # per rule name
 
 
 def to_lines(text: str) -> list[str]:
@@ -181,7 +182,12 @@ def clean_text(text: str, rules: RuleSet, *, title: str | None = None) -> TextRe
         head = [i for i, line in enumerate(lines[:4]) if line == title]
         lines = [line for i, line in enumerate(lines) if i not in head]
     cleaned = apply_rules(lines, rules)
-    result = TextResult(entries=[], fired=cleaned.fired, metadata=cleaned.metadata)
+    result = TextResult(
+        entries=[],
+        fired=cleaned.fired,
+        metadata=cleaned.metadata,
+        removed_chars=cleaned.removed_chars,
+    )
     entries = _split(cleaned.lines, cleaned.fired)
     if len(entries) == 1:
         entries[0].title = title
