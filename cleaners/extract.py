@@ -8,6 +8,7 @@ would invent one from a year mentioned in a sentence.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -38,11 +39,14 @@ _HUGE_PARSER = HTMLParser(
 # Above this many characters trafilatura runs in fast mode (no fallback extractors).
 FAST_MODE_CHARS = 2_000_000
 
-_DATE_META = (
-    "article:published_time", "og:article:published_time", "datepublished", "pubdate",
-    "publishdate", "publish-date", "publication_date", "date", "dc.date", "dc.date.issued",
-    "dcterms.created", "sailthru.date", "parsely-pub-date", "article.published", "citation_date",
+# Date meta tags in order of trust, compared spelled one way (see _spelled_one_way).
+_DATE_META_NAMES = (
+    "article:published_time", "datepublished", "published_time", "pubdate", "publishdate",
+    "publish-date", "publication_date", "article.published", "parsely-pub-date", "sailthru.date",
+    "dc.date.issued", "dcterms.issued", "dc.date", "dcterms.created", "date",
+    "citation_publication_date", "citation_date", "release_date",
 )  # fmt: skip
+_DATE_META = tuple(re.sub(r"[^a-z]", "", name) for name in _DATE_META_NAMES)
 _AUTHOR_META = ("author", "article:author", "dc.creator", "parsely-author", "sailthru.author")
 
 
@@ -94,6 +98,7 @@ class _Markup:
     h1: list[_Element] = field(default_factory=list)
     title: _Element | None = None
     times: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)  # itemprop/rel="author" in the page
     canonical: str | None = None
 
 
@@ -112,64 +117,121 @@ def _markup(tree: _Element) -> _Markup:
             if found.title is None:
                 found.title = node
         elif tag == "time":
-            if (node.get("itemprop") == "datePublished" or node.get("pubdate") is not None) and (
-                stamp := node.get("datetime")
-            ):
+            marked = _PUBLISHED_CLASS.search(node.get("class") or "") or node.get("pubdate")
+            if marked is not None and (stamp := node.get("datetime") or _text_of(node)):
                 found.times.append(stamp)
         elif found.canonical is None and (node.get("rel") or "").lower() == "canonical":
             found.canonical = node.get("href")
+    for node in tree.xpath("//*[@itemprop='datePublished' or @itemprop='author']"):
+        if node.get("itemprop") == "author":
+            named = node.find(".//*[@itemprop='name']")
+            name = node.get("content") or _text_of(node if named is None else named)
+            if name and len(name) <= 80:
+                found.authors.append(name)
+        elif (stamp := node.get("datetime") or node.get("content")) and node.tag != "meta":
+            found.times.insert(0, stamp)  # the page says it is the publication date
     return found
+
+
+# `<time class="entry-date published">`: a theme marking its publication time.
+_PUBLISHED_CLASS = re.compile(r"(?i)\bpublished\b|\bpub-?date\b|\bentry-date\b")
+
+
+_CDATA = re.compile(r"^\s*(?:/[/*]\s*)?<!\[CDATA\[(?:\s*\*/)?|(?:/[/*]\s*)?\]\]>(?:\s*\*/)?\s*$")
 
 
 def _jsonld_objects(scripts: list[str]) -> list[dict[str, Any]]:
+    """Every JSON-LD object of the page, however nested: under `@graph`, `mainEntity`, in arrays,
+    inside `//<![CDATA[ ... ]]>` wrappers. Outer objects come before the ones nested in them."""
     found: list[dict[str, Any]] = []
     for script in scripts:
         try:
-            data = json.loads(script)
+            data = json.loads(_CDATA.sub("", script), strict=False)
         except (ValueError, RecursionError):
             continue
-        stack = [data]
-        while stack and len(found) < 50:
-            item = stack.pop()
+        queue: list[tuple[Any, int]] = [(data, 0)]
+        while queue and len(found) < 50:
+            item, depth = queue.pop(0)
+            if depth > 6:
+                continue
             if isinstance(item, list):
-                stack.extend(item)
+                queue.extend((v, depth + 1) for v in item)
             elif isinstance(item, dict):
                 found.append(item)
-                if isinstance(item.get("@graph"), list):
-                    stack.extend(item["@graph"])
+                queue.extend(
+                    (v, depth + 1)
+                    for k, v in item.items()
+                    if isinstance(v, dict | list) and k in _JSONLD_NESTING
+                )
     return found
 
 
-def _jsonld_name(value: Any) -> str | None:
+# Keys under which an article's JSON-LD object sits inside another one.
+_JSONLD_NESTING = frozenset(
+    ("@graph", "mainEntity", "mainEntityOfPage", "hasPart", "itemListElement", "item")
+)
+
+
+def _jsonld_name(value: Any, *, people: bool = False) -> str | None:
+    """The name(s) in a JSON-LD value. With `people`, an Organization is not a name: a publisher
+    filed as the author is not one."""
     if isinstance(value, str):
         return value.strip() or None
     if isinstance(value, dict):
-        return _jsonld_name(value.get("name"))
+        if people and "Organization" in str(value.get("@type") or ""):
+            return None
+        return _jsonld_name(value.get("name"), people=people)
     if isinstance(value, list):
-        names = [n for v in value if (n := _jsonld_name(v))]
-        return ", ".join(names) or None
+        names = [n for v in value if (n := _jsonld_name(v, people=people))]
+        return ", ".join(dict.fromkeys(names)) or None
     return None
 
 
+def _is_article(obj: dict[str, Any]) -> bool:
+    kind = obj.get("@type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    return any(
+        isinstance(k, str) and ("Article" in k or k in ("BlogPosting", "Report", "LiveBlogPosting"))
+        for k in kinds
+    )
+
+
+def _decoded(value: Any) -> Any:
+    """Text with the entities a page left encoded (`R&uuml;ckbau`, `&quot;`, `&#8216;`) decoded,
+    once: the tree has decoded the markup already, so what is left was escaped twice."""
+    if isinstance(value, str):
+        return " ".join(html.unescape(value).split()) or None
+    return value
+
+
+def _spelled_one_way(key: str) -> str:
+    """A meta tag's name spelled one way: `article:published:time`, `article:published_time`,
+    `og:article:published_time` and `Article.Published-Time` are one key."""
+    return re.sub(r"[^a-z]", "", key.lower().removeprefix("og:"))
+
+
 def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
-    """Title, author, published_at and language as the page's markup states them."""
+    """Title, author, published_at and language as the page's markup states them.
+
+    Dates in order of trust: the article's own JSON-LD `datePublished`, then meta tags (an
+    `article:published_time` may hold an update time), then `<time>`/`itemprop` in the page, then
+    the URL path. Never body text."""
     meta: dict[str, Any] = {}
     markup = _markup(tree)
-    for obj in _jsonld_objects(markup.jsonld):
-        kind = obj.get("@type")
-        kinds = kind if isinstance(kind, list) else [kind]
-        if not any(
-            isinstance(k, str) and ("Article" in k or k in ("BlogPosting", "Report")) for k in kinds
-        ):
-            continue
-        published = obj.get("datePublished")
+    objects = _jsonld_objects(markup.jsonld)
+    articles = [obj for obj in objects if _is_article(obj)]
+    # a page's JSON-LD that names no article type (a WebPage) still dates the page, after them
+    for obj in articles + [o for o in objects if not _is_article(o) and o.get("datePublished")]:
+        published = obj.get("datePublished") or obj.get("dateCreated")
         if (
             "published_at" not in meta
             and isinstance(published, str)
             and (stamp := parse_iso(published))
         ):
             meta["published_at"] = stamp
-        if "author" not in meta and (name := _jsonld_name(obj.get("author"))):
+        if obj not in articles:
+            continue
+        if "author" not in meta and (name := _jsonld_name(obj.get("author"), people=True)):
             meta["author"] = name
         if "title" not in meta and isinstance(obj.get("headline"), str):
             meta["title"] = obj["headline"].strip()
@@ -193,12 +255,16 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
     if "tags" not in meta:
         meta["tags"] = ", ".join(article_tags) or tags.get("keywords") or tags.get("news_keywords")
     if "published_at" not in meta:
+        spelled = {_spelled_one_way(k): v for k, v in reversed(tags.items())}
         for key in _DATE_META:
-            if key in tags and (stamp := parse_iso(tags[key])):
+            if key in spelled and (stamp := parse_iso(spelled[key])):
                 meta["published_at"] = stamp
                 break
-    if "published_at" not in meta and markup.times and (stamp := parse_iso(markup.times[0])):
-        meta["published_at"] = stamp
+    if "published_at" not in meta:
+        for value in markup.times:
+            if stamp := parse_iso(value):
+                meta["published_at"] = stamp
+                break
     if "published_at" not in meta:
         for candidate in (url, markup.canonical, tags.get("og:url")):
             if candidate and (stamp := date_from_url(candidate)):
@@ -209,6 +275,10 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
             if key in tags and not tags[key].startswith("http"):
                 meta["author"] = tags[key]
                 break
+    if "author" not in meta and markup.authors:
+        meta["author"] = markup.authors[0]
+    for key in ("title", "author", "sitename", "tags"):
+        meta[key] = _decoded(meta.get(key))
     lang = tree.get("lang") or tags.get("og:locale") or tags.get("content-language")
     if lang:
         meta["declared_language"] = lang.replace("_", "-").split("-")[0].lower()

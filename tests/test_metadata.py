@@ -1,0 +1,78 @@
+"""Page metadata from the markup: JSON-LD however nested, meta tags however spelled, entities decoded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cleaners.extract import page_metadata, parse_html
+
+
+def meta_of(head: str, body: str = "<p>Body.</p>", url: str | None = None) -> dict:  # type: ignore[type-arg]
+    tree, _depth = parse_html(f"<html><head>{head}</head><body>{body}</body></html>")
+    return page_metadata(tree, url)
+
+
+def ld(data: object, *, cdata: bool = False) -> str:
+    text = json.dumps(data)
+    if cdata:
+        text = f"//<![CDATA[\n{text}\n//]]>"
+    return f'<script type="application/ld+json">{text}</script>'
+
+
+ARTICLE = {"@type": "NewsArticle", "datePublished": "2023-04-28T19:20:36+02:00", "headline": "H"}
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        ld({"@context": "https://schema.org", "@graph": [{"@type": "WebSite"}, ARTICLE]}),
+        ld({"@type": "WebPage", "mainEntity": ARTICLE}),
+        ld([{"@type": "Organization", "name": "X"}, [ARTICLE]]),
+        ld(ARTICLE, cdata=True),
+    ],
+)
+def test_jsonld_dates_however_nested_or_wrapped(script: str) -> None:
+    assert meta_of(script)["published_at"] == "2023-04-28T19:20:36+02:00"
+
+
+@pytest.mark.parametrize(
+    ("head", "body"),
+    [
+        ('<meta property="article:published:time" content="2023-04-28T19:20:36+02:00">', ""),
+        ('<meta itemprop="datePublished" content="2023-04-28T19:20:36+02:00">', ""),
+        ('<meta name="pubdate" content="Fri, 28 Apr 2023 19:20:36 +0200">', ""),
+        (
+            "",
+            '<time class="entry-date published" datetime="2023-04-28T19:20:36+02:00">28.4.</time>',
+        ),
+        ("", '<span itemprop="datePublished" content="2023-04-28T19:20:36+02:00">Apr 28</span>'),
+    ],
+)
+def test_date_meta_spellings(head: str, body: str) -> None:
+    assert meta_of(head, body)["published_at"] == "2023-04-28T19:20:36+02:00"
+
+
+def test_the_articles_own_date_wins_over_a_meta_update_time() -> None:
+    head = '<meta property="article:published_time" content="2024-01-09T08:00:00Z">' + ld(
+        {"@type": "Article", "datePublished": "2023-12-01T10:00:00Z"}
+    )
+    assert meta_of(head)["published_at"] == "2023-12-01T10:00:00+00:00"
+
+
+def test_entities_left_encoded_are_decoded_once() -> None:
+    head = (
+        '<meta property="og:title" content="R&amp;uuml;ckbau &amp;quot;Nord&amp;quot; &amp;#8216;1&amp;#8217;">'
+        '<meta name="author" content="J&amp;uuml;rgen M&amp;uuml;ller">'
+    )
+    meta = meta_of(head)
+    assert meta["title"] == 'Rückbau "Nord" ‘1’'
+    assert meta["author"] == "Jürgen Müller"
+
+
+def test_an_organization_is_not_the_author() -> None:
+    head = ld({"@type": "Article", "author": {"@type": "Organization", "name": "Example Daily"}})
+    assert "author" not in meta_of(head) or meta_of(head)["author"] is None
+    person = ld({"@type": "Article", "author": [{"@type": "Person", "name": "Jane Doe"}]})
+    assert meta_of(person)["author"] == "Jane Doe"
