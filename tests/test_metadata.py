@@ -76,3 +76,44 @@ def test_an_organization_is_not_the_author() -> None:
     assert "author" not in meta_of(head) or meta_of(head)["author"] is None
     person = ld({"@type": "Article", "author": [{"@type": "Person", "name": "Jane Doe"}]})
     assert meta_of(person)["author"] == "Jane Doe"
+
+
+BODY = "".join(
+    f"<p>{p}</p>"
+    for p in [
+        "今年的粮食产量再创新高，专家认为这与新品种的推广和田间管理的改进有关，2019年的数据也印证了这一点。",
+        "农业部门表示，明年将继续扩大试点范围，并在更多省份推广节水灌溉技术，以应对持续的干旱。",
+        "多位农民在接受采访时说，新品种的产量和抗病能力都明显好于过去种植的品种，收入也随之增加。",
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("byline", "author", "when"),
+    [
+        (
+            '<div class="info"><span>2005年05月07日 10:20</span> <span>来源：新华社</span></div>',
+            None,
+            "2005-05-07T10:20:00",
+        ),
+        ('<div class="info">2023年4月28日 記者：王小明</div>', "王小明", "2023-04-28"),
+        ('<p class="meta">文/李明 2025.11.13 10:47</p>', "李明", "2025-11-13T10:47:00"),
+        ("<div>글 김민수 기자 · 2025.11.13 10:47 KST</div>", "김민수", "2025-11-13T10:47:00+09:00"),
+        (
+            '<div><span>By Jane Doe</span> <time datetime="2023-04-28T19:20:36+02:00">Apr 28</time></div>',
+            "Jane Doe",
+            "2023-04-28T19:20:36+02:00",
+        ),
+    ],
+)
+def test_visible_dateline_and_byline_under_the_headline(
+    byline: str, author: str | None, when: str
+) -> None:
+    meta = meta_of("<title>粮食产量再创新高</title>", f"<h1>粮食产量再创新高</h1>{byline}{BODY}")
+    assert meta["published_at"] == when
+    assert meta.get("author") == author
+
+
+def test_no_date_from_a_year_in_the_body() -> None:
+    meta = meta_of("<title>粮食</title>", f"<h1>粮食</h1>{BODY}")
+    assert "published_at" not in meta

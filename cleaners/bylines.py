@@ -1,0 +1,100 @@
+"""The visible byline and dateline of an HTML page, for pages whose markup does not state them.
+
+Many pages name the author only in the visible byline (`By ...`, `글 ... 기자`, `記者 ...`, `文/...`)
+and date the article only in a dateline under the headline (the common case on Chinese and Japanese
+news pages). Both are short elements: a date is taken only from a short element right after the
+headline, never from a paragraph of body text, so a year mentioned in the lead is not a date.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml.etree import XPath, _Element
+
+from cleaners.dates import DATETIME_TEXT, _from_match, clean_author, looks_like_name, parse_iso
+
+# Elements a theme marks as the author's name (trafilatura's own markers, fewer of them).
+_AUTHOR_ELEMENTS = XPath(
+    "//*[self::a or self::span or self::div or self::p or self::address or self::strong]"
+    "[@rel='author' or contains(@class, 'author') or contains(@class, 'byline')"
+    " or contains(@id, 'author') or contains(@class, 'writer')]"
+)
+# Containers whose author names are not the article's: comments, related lists, sidebars.
+_OTHER_PLACES = re.compile(r"(?i)comment|sidebar|related|recommend|footer|share|reply|review")
+# The label or title around a name in a visible byline.
+_LABELLED = re.compile(
+    r"(?:^|\s)(?:by|von|par|por)\s+(?P<a>[^\W\d_][\w.’'-]*(?:\s+[^\W\d_][\w.’'-]*){0,3})"
+    r"|(?:記者|记者|文|作者|撰文|編集|编辑|著者|筆者|글)\s*[:：/／]?\s*(?P<b>[^\s\d:：/|,，、]{2,12})"
+    r"|(?P<c>[가-힣]{2,4})\s?(?:기자|특파원|선임기자|객원기자)"
+    r"|(?P<d>[\u4e00-\u9fff]{2,4})\s?(?:記者|记者)",
+    re.I,
+)
+_SHORT = 120  # a byline or dateline element holds at most this many characters
+_LOOK_AHEAD = 12  # elements after the headline that may hold them
+
+
+def _text(node: _Element) -> str:
+    return " ".join("".join(node.itertext()).split())
+
+
+def _in_other_place(node: _Element) -> bool:
+    for parent in node.iterancestors():
+        marker = f"{parent.get('class') or ''} {parent.get('id') or ''}"
+        if marker.strip() and _OTHER_PLACES.search(marker):
+            return True
+    return False
+
+
+def name_in(text: str) -> str | None:
+    """The author a visible byline names (`By Jane Doe`, `글 김민수 기자`, `記者 山田太郎`), or None."""
+    match = _LABELLED.search(text)
+    if not match:
+        return None
+    name = next(g for g in match.groups() if g)
+    name = clean_author(name)
+    return name if name and looks_like_name(name) else None
+
+
+def marked_author(tree: _Element) -> str | None:
+    """The first name in an element the page marks as its author or byline, outside comments."""
+    for node in _AUTHOR_ELEMENTS(tree):
+        text = _text(node)
+        if not text or len(text) > _SHORT or _in_other_place(node):
+            continue
+        name = name_in(text) or clean_author(DATETIME_TEXT.sub("", text))
+        if name and looks_like_name(name):
+            return name
+    return None
+
+
+def _after(headline: _Element) -> list[_Element]:
+    """Elements that follow the headline in document order, nearest first."""
+    found: list[_Element] = []
+    node: _Element | None = headline
+    while node is not None and len(found) < _LOOK_AHEAD:
+        for sibling in node.itersiblings():
+            found.extend(e for e in sibling.iter() if isinstance(e.tag, str))
+            if len(found) >= _LOOK_AHEAD:
+                break
+        node = node.getparent()
+    return found[:_LOOK_AHEAD]
+
+
+def dateline(headline: _Element | None) -> tuple[str | None, str | None]:
+    """(author, ISO date) from the short elements right after the headline."""
+    if headline is None:
+        return None, None
+    author = when = None
+    for node in _after(headline):
+        text = " ".join((node.text or "").split()) if len(node) else _text(node)
+        if node.tag == "time" and when is None and (stamp := node.get("datetime")):
+            when = parse_iso(stamp)
+        if not text or len(text) > _SHORT:
+            continue
+        if when is None and (match := DATETIME_TEXT.search(text)):
+            when = _from_match(match)
+        author = author or name_in(text)
+        if author and when:
+            break
+    return author, when
