@@ -39,7 +39,11 @@ def _text(node: _Element) -> str:
 
 
 def _in_other_place(node: _Element) -> bool:
+    """True inside comments, related lists, sidebars or footers (the page body's own classes
+    describe the whole page, not a region, and are not read)."""
     for parent in node.iterancestors():
+        if parent.tag in ("body", "html"):
+            break
         marker = f"{parent.get('class') or ''} {parent.get('id') or ''}"
         if marker.strip() and _OTHER_PLACES.search(marker):
             return True
@@ -52,6 +56,10 @@ def name_in(text: str) -> str | None:
     if not match:
         return None
     name = next(g for g in match.groups() if g)
+    if match.group("a"):  # "by Michael Larabel in Valve": the name ends at the first small word
+        words = name.split()
+        cut = next((i for i, w in enumerate(words) if w[0].islower() and i), len(words))
+        name = " ".join(words[:cut])
     name = clean_author(name)
     return name if name and looks_like_name(name) else None
 

@@ -172,6 +172,20 @@ _NAME_PARTICLES = {
     "bin",
     "al",
 }
+_LABELS_ALONE = {
+    "by",
+    "von",
+    "par",
+    "por",
+    "author",
+    "authors",
+    "writer",
+    "글",
+    "기자",
+    "记者",
+    "記者",
+    "作者",
+}
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _SOURCE_LABEL = re.compile(
     r"(?i)^\s*(?:来源|來源|出处|出處|出典|출처|source|quelle|fuente)\s*[:：]"
@@ -204,8 +218,8 @@ def clean_author(name: str | None, *, sitename: str | None = None) -> str | None
     if _SOURCE_LABEL.match(name) or "://" in name or name.lower().startswith("www."):
         return None
     name = _EMAIL.sub("", name).strip(" \t|·,-–—:()<>[]")
-    if not name or not any(c.isalpha() for c in name):
-        return None  # an id such as "12345", or only an address
+    if not name or not any(c.isalpha() for c in name) or name.casefold() in _LABELS_ALONE:
+        return None  # an id such as "12345", only an address, or a label without its name
     cleaned = _NAME_AFFIXES.sub("", name).strip(" \t|·,-–—:")
     # "김기자" is a name with its title glued on, but too little would be left to be a name
     cleaned = cleaned if len(cleaned) >= 2 else name

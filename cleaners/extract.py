@@ -11,10 +11,11 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lxml.etree import ParserError, XMLSyntaxError, _Element
+from lxml.etree import ParserError, XMLSyntaxError, XPath, _Element
 from lxml.html import HTMLParser, fromstring
 from trafilatura import bare_extraction
 from trafilatura import utils as trafilatura_utils
@@ -22,7 +23,7 @@ from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
 from cleaners.bylines import dateline, marked_author
-from cleaners.dates import date_from_url, parse_iso
+from cleaners.dates import clean_author, date_from_url, parse_iso
 from cleaners.errors import NO_CONTENT, NOT_TEXT, TOO_DEEP, Rejected
 
 # trafilatura's own parser (its error log tells whether a parse hit the depth limit), and one with
@@ -48,7 +49,10 @@ _DATE_META_NAMES = (
     "citation_publication_date", "citation_date", "release_date",
 )  # fmt: skip
 _DATE_META = tuple(re.sub(r"[^a-z]", "", name) for name in _DATE_META_NAMES)
-_AUTHOR_META = ("author", "article:author", "dc.creator", "parsely-author", "sailthru.author")
+_AUTHOR_META = (
+    "author", "article:author", "dc.creator", "parsely-author", "sailthru.author", "byl",
+    "citation_author",
+)  # fmt: skip
 
 
 @dataclass
@@ -99,7 +103,6 @@ class _Markup:
     h1: list[_Element] = field(default_factory=list)
     title: _Element | None = None
     times: list[str] = field(default_factory=list)
-    authors: list[str] = field(default_factory=list)  # itemprop/rel="author" in the page
     canonical: str | None = None
 
 
@@ -123,15 +126,30 @@ def _markup(tree: _Element) -> _Markup:
                 found.times.append(stamp)
         elif found.canonical is None and (node.get("rel") or "").lower() == "canonical":
             found.canonical = node.get("href")
-    for node in tree.xpath("//*[@itemprop='datePublished' or @itemprop='author']"):
+    return found
+
+
+def _itemprops(tree: _Element) -> tuple[list[str], list[str]]:
+    """Publication dates and author names the page marks with microdata (`itemprop`) outside
+    its meta tags. A scan of the whole tree, so only made when the head left something open."""
+    times: list[str] = []
+    authors: list[str] = []
+    for node in _ITEMPROPS(tree):
         if node.get("itemprop") == "author":
             named = node.find(".//*[@itemprop='name']")
             name = node.get("content") or _text_of(node if named is None else named)
             if name and len(name) <= 80:
-                found.authors.append(name)
+                authors.append(name)
         elif (stamp := node.get("datetime") or node.get("content")) and node.tag != "meta":
-            found.times.insert(0, stamp)  # the page says it is the publication date
-    return found
+            times.append(stamp)
+    return times, authors
+
+
+_ITEMPROPS = XPath("//*[@itemprop='datePublished' or @itemprop='author']")
+# A name that is an organisation's: a publisher filed as the author is not one.
+_ORGANISATION = re.compile(
+    r"(?i)(?:\b(?:inc|ltd|llc|gmbh|corp|plc|staff|newsroom|media group)\.?|編集部|编辑部|편집국|편집부)$"
+)
 
 
 # `<time class="entry-date published">`: a theme marking its publication time.
@@ -233,8 +251,8 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
             meta["published_at"] = stamp
         if obj not in articles:
             continue
-        if "author" not in meta and (name := _jsonld_name(obj.get("author"), people=True)):
-            meta["author"] = name
+        if "jsonld_author" not in meta and (name := _jsonld_name(obj.get("author"), people=True)):
+            meta["jsonld_author"] = name
         if "title" not in meta and isinstance(obj.get("headline"), str):
             meta["title"] = obj["headline"].strip()
         if "sitename" not in meta and (name := _jsonld_name(obj.get("publisher"))):
@@ -267,29 +285,58 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
             if stamp := parse_iso(value):
                 meta["published_at"] = stamp
                 break
-    visible_author, visible_date = dateline(markup.h1[0] if markup.h1 else None)
-    if "published_at" not in meta and visible_date:
-        meta["published_at"] = visible_date
-    if "published_at" not in meta:
+    named = meta.get("jsonld_author") or any(k in tags for k in _AUTHOR_META)
+    props = _itemprops(tree) if "published_at" not in meta or not named else None
+    if "published_at" not in meta and props:
+        meta["published_at"] = next((stamp for v in props[0] if (stamp := parse_iso(v))), None)
+    headline = markup.h1[0] if markup.h1 else None
+    visible = dateline(headline) if not meta.get("published_at") or not named else None
+    if not meta.get("published_at") and visible and visible[1]:
+        meta["published_at"] = visible[1]
+    if not meta.get("published_at"):
+        meta.pop("published_at", None)
         for candidate in (url, markup.canonical, tags.get("og:url")):
             if candidate and (stamp := date_from_url(candidate)):
                 meta["published_at"] = stamp
                 break
     if "author" not in meta:
-        for key in _AUTHOR_META:
-            if key in tags and not tags[key].startswith("http"):
-                meta["author"] = tags[key]
-                break
-    if "author" not in meta and markup.authors:
-        meta["author"] = markup.authors[0]
-    if "author" not in meta and (name := marked_author(tree) or visible_author):
-        meta["author"] = name
+        candidates = [
+            meta.pop("jsonld_author", None),
+            *(tags[k] for k in _AUTHOR_META if k in tags),
+        ]
+        candidates += props[1] if props else []
+        publishers = {meta.get("sitename"), tags.get("og:site_name"), tags.get("application-name")}
+        meta["author"] = _person(
+            candidates,
+            lambda: [marked_author(tree), visible[0] if visible else None],
+            {p.casefold() for p in publishers if p},
+        )
     for key in ("title", "author", "sitename", "tags"):
         meta[key] = _decoded(meta.get(key))
     lang = tree.get("lang") or tags.get("og:locale") or tags.get("content-language")
     if lang:
         meta["declared_language"] = lang.replace("_", "-").split("-")[0].lower()
     return meta
+
+
+def _person(
+    candidates: list[str | None], more: Callable[[], list[str | None]], publishers: set[str]
+) -> str | None:
+    """The first candidate that names a person: not junk (see clean_author), not the site or its
+    publisher, not an organisation. `more` gives the costlier candidates (the visible byline),
+    asked only when the markup names nobody. Failing all, the first organisation named: a staff
+    byline is better than none."""
+    fallback = None
+    for values in (candidates, None):
+        for value in more() if values is None else values:
+            name = clean_author(_decoded(value)) if value else None
+            if not name or name.startswith("http"):
+                continue
+            if name.casefold() in publishers or _ORGANISATION.search(name):
+                fallback = fallback or name
+                continue
+            return name
+    return fallback
 
 
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\-–—·:»]|::)\s+")

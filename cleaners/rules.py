@@ -160,10 +160,12 @@ class Cleaned:
     metadata: dict[str, Any] = field(default_factory=dict)
     fired: Counter[str] = field(default_factory=Counter)
     removed_chars: Counter[str] = field(default_factory=Counter)  # per rule, so over-reach shows
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (rule, line it cut), to explain
 
-    def fire(self, rule: Rule, removed: int) -> None:
+    def fire(self, rule: Rule, line: str, rest: str = "") -> None:
         self.fired[rule.name] += 1
-        self.removed_chars[rule.name] += removed
+        self.removed_chars[rule.name] += len(line) - len(rest)
+        self.removed.append((rule.name, line))
 
 
 def _capture(rule: Rule, match: re.Match[str], line: str, cleaned: Cleaned) -> None:
@@ -206,7 +208,7 @@ def apply_rules(lines: Sequence[str], rules: RuleSet) -> Cleaned:
             break
         rule, match = hit
         rest = rule.cut_from(line, trailing=False) if rule.cut else ""
-        cleaned.fire(rule, len(line) - len(rest))
+        cleaned.fire(rule, line, rest)
         _capture(rule, match, line, cleaned)
         if rest:  # a notice cut from the body's first line: the body starts here
             head = [rest]
@@ -216,6 +218,7 @@ def apply_rules(lines: Sequence[str], rules: RuleSet) -> Cleaned:
         if rule.next_field and _next_is_foreign(lines, start, body_script):
             cleaned.metadata.setdefault(rule.next_field, lines[start])
             cleaned.removed_chars[rule.name] += len(lines[start])
+            cleaned.removed.append((rule.name, lines[start]))
             start += 1
 
     # Trailing block: consume from the bottom the same way.
@@ -230,7 +233,7 @@ def apply_rules(lines: Sequence[str], rules: RuleSet) -> Cleaned:
             break
         rule, match = hit
         rest = rule.cut_from(line, trailing=True) if rule.cut else ""
-        cleaned.fire(rule, len(line) - len(rest))
+        cleaned.fire(rule, line, rest)
         _capture(rule, match, line, cleaned)
         end -= 1
         if rest:  # a notice cut from the body's last line: the body ends here
@@ -243,7 +246,7 @@ def apply_rules(lines: Sequence[str], rules: RuleSet) -> Cleaned:
         if line and len(line) <= 200:
             rule_hit = next((r for r in anywhere if r.match(line)), None)
             if rule_hit is not None:
-                cleaned.fire(rule_hit, len(line))
+                cleaned.fire(rule_hit, line)
                 continue
         cleaned.lines.append(line)
     return cleaned

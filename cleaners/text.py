@@ -35,6 +35,7 @@ class TextResult:
     fired: Counter[str] = field(default_factory=Counter)
     metadata: dict[str, Any] = field(default_factory=dict)  # page-level captures (translator, ...)
     removed_chars: Counter[str] = field(default_factory=Counter)  # per rule name
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (rule, line), see rules.Cleaned
 
 
 def to_lines(text: str) -> list[str]:
@@ -187,6 +188,7 @@ def clean_text(text: str, rules: RuleSet, *, title: str | None = None) -> TextRe
         fired=cleaned.fired,
         metadata=cleaned.metadata,
         removed_chars=cleaned.removed_chars,
+        removed=cleaned.removed,
     )
     entries = _split(cleaned.lines, cleaned.fired)
     if len(entries) == 1:
