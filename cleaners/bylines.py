@@ -9,6 +9,7 @@ headline, never from a paragraph of body text, so a year mentioned in the lead i
 from __future__ import annotations
 
 import re
+from itertools import islice
 
 from lxml.etree import XPath, _Element
 
@@ -16,7 +17,7 @@ from cleaners.dates import DATETIME_TEXT, _from_match, clean_author, looks_like_
 
 # Elements a theme marks as the author's name (trafilatura's own markers, fewer of them).
 _AUTHOR_ELEMENTS = XPath(
-    "//*[self::a or self::span or self::div or self::p or self::address or self::strong]"
+    ".//*[self::a or self::span or self::div or self::p or self::address or self::strong]"
     "[@rel='author' or contains(@class, 'author') or contains(@class, 'byline')"
     " or contains(@id, 'author') or contains(@class, 'writer')]"
 )
@@ -64,9 +65,29 @@ def name_in(text: str) -> str | None:
     return name if name and looks_like_name(name) else None
 
 
-def marked_author(tree: _Element) -> str | None:
+def headline_region(tree: _Element, headline: _Element | None) -> _Element:
+    """The part of the page where the byline sits: the `<article>` or `<main>` around the
+    headline, or the few levels above it; without a headline, the first `<article>`. Searching
+    there, not the whole page, is cheaper and skips bylines of other articles listed beside it."""
+    if headline is None:
+        return next(tree.iter("article"), tree)
+    node = headline
+    for _ in range(_REGION_LEVELS):
+        parent = node.getparent()
+        if parent is None or parent.tag in ("body", "html"):
+            break
+        node = parent
+        if node.tag in ("article", "main"):
+            break
+    return node
+
+
+_REGION_LEVELS = 6
+
+
+def marked_author(region: _Element) -> str | None:
     """The first name in an element the page marks as its author or byline, outside comments."""
-    for node in _AUTHOR_ELEMENTS(tree):
+    for node in _AUTHOR_ELEMENTS(region):
         text = _text(node)
         if not text or len(text) > _SHORT or _in_other_place(node):
             continue
@@ -82,7 +103,8 @@ def _after(headline: _Element) -> list[_Element]:
     node: _Element | None = headline
     while node is not None and len(found) < _LOOK_AHEAD:
         for sibling in node.itersiblings():
-            found.extend(e for e in sibling.iter() if isinstance(e.tag, str))
+            wanted = _LOOK_AHEAD - len(found)
+            found.extend(islice((e for e in sibling.iter() if isinstance(e.tag, str)), wanted))
             if len(found) >= _LOOK_AHEAD:
                 break
         node = node.getparent()

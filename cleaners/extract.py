@@ -22,7 +22,7 @@ from trafilatura import utils as trafilatura_utils
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
-from cleaners.bylines import dateline, marked_author
+from cleaners.bylines import dateline, headline_region, marked_author
 from cleaners.dates import clean_author, date_from_url, parse_iso
 from cleaners.errors import NO_CONTENT, NOT_TEXT, TOO_DEEP, Rejected
 
@@ -49,6 +49,7 @@ _DATE_META_NAMES = (
     "citation_publication_date", "citation_date", "release_date",
 )  # fmt: skip
 _DATE_META = tuple(re.sub(r"[^a-z]", "", name) for name in _DATE_META_NAMES)
+_DATE_WORDS = re.compile(r"dat|time|pub|issued|created")  # in every name above
 _AUTHOR_META = (
     "author", "article:author", "dc.creator", "parsely-author", "sailthru.author", "byl",
     "citation_author",
@@ -131,7 +132,8 @@ def _markup(tree: _Element) -> _Markup:
 
 def _itemprops(tree: _Element) -> tuple[list[str], list[str]]:
     """Publication dates and author names the page marks with microdata (`itemprop`) outside
-    its meta tags. A scan of the whole tree, so only made when the head left something open."""
+    its meta tags, around the headline (see headline_region). Only looked for when the head left
+    something open."""
     times: list[str] = []
     authors: list[str] = []
     for node in _ITEMPROPS(tree):
@@ -145,7 +147,7 @@ def _itemprops(tree: _Element) -> tuple[list[str], list[str]]:
     return times, authors
 
 
-_ITEMPROPS = XPath("//*[@itemprop='datePublished' or @itemprop='author']")
+_ITEMPROPS = XPath(".//*[@itemprop='datePublished' or @itemprop='author']")
 # A name that is an organisation's: a publisher filed as the author is not one.
 _ORGANISATION = re.compile(
     r"(?i)(?:\b(?:inc|ltd|llc|gmbh|corp|plc|staff|newsroom|media group)\.?|編集部|编辑部|편집국|편집부)$"
@@ -275,7 +277,9 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
     if "tags" not in meta:
         meta["tags"] = ", ".join(article_tags) or tags.get("keywords") or tags.get("news_keywords")
     if "published_at" not in meta:
-        spelled = {_spelled_one_way(k): v for k, v in reversed(tags.items())}
+        spelled = {
+            _spelled_one_way(k): v for k, v in reversed(tags.items()) if _DATE_WORDS.search(k)
+        }
         for key in _DATE_META:
             if key in spelled and (stamp := parse_iso(spelled[key])):
                 meta["published_at"] = stamp
@@ -286,10 +290,11 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
                 meta["published_at"] = stamp
                 break
     named = meta.get("jsonld_author") or any(k in tags for k in _AUTHOR_META)
-    props = _itemprops(tree) if "published_at" not in meta or not named else None
+    headline = markup.h1[0] if markup.h1 else None
+    region = headline_region(tree, headline)
+    props = _itemprops(region) if "published_at" not in meta or not named else None
     if "published_at" not in meta and props:
         meta["published_at"] = next((stamp for v in props[0] if (stamp := parse_iso(v))), None)
-    headline = markup.h1[0] if markup.h1 else None
     visible = dateline(headline) if not meta.get("published_at") or not named else None
     if not meta.get("published_at") and visible and visible[1]:
         meta["published_at"] = visible[1]
@@ -308,7 +313,10 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
         publishers = {meta.get("sitename"), tags.get("og:site_name"), tags.get("application-name")}
         meta["author"] = _person(
             candidates,
-            lambda: [marked_author(tree), visible[0] if visible else None],
+            lambda: [
+                marked_author(region),
+                visible[0] if visible else None,
+            ],
             {p.casefold() for p in publishers if p},
         )
     for key in ("title", "author", "sitename", "tags"):
