@@ -9,6 +9,7 @@ headline, never from a paragraph of body text, so a year mentioned in the lead i
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from itertools import islice
 
 from lxml.etree import XPath, _Element
@@ -85,16 +86,89 @@ def headline_region(tree: _Element, headline: _Element | None) -> _Element:
 _REGION_LEVELS = 6
 
 
-def marked_author(region: _Element) -> str | None:
-    """The first name in an element the page marks as its author or byline, outside comments."""
+def _marked(region: _Element) -> tuple[str | None, str | None]:
+    """(author, ISO date) from the elements the page marks as its author or byline, and from
+    its `<time datetime>` that is not an update time, outside comments and related lists."""
+    author = when = None
     for node in _AUTHOR_ELEMENTS(region):
         text = _text(node)
         if not text or len(text) > _SHORT or _in_other_place(node):
             continue
+        match = DATETIME_TEXT.search(text) if when is None else None
+        if match and not _UPDATED.search(text[: match.start()][-24:]):
+            when = _from_match(match)
         name = name_in(text) or clean_author(DATETIME_TEXT.sub("", text))
-        if name and looks_like_name(name):
-            return name
-    return None
+        if author is None and name and looks_like_name(name):
+            author = name
+        if author and when:
+            break
+    if when is None:
+        for node in region.iter("time"):
+            stamp = node.get("datetime")
+            marker = f"{node.get('class') or ''} {_text(node)[:24]}"
+            if stamp and not _UPDATED.search(marker) and not _in_other_place(node):
+                when = parse_iso(stamp)
+                if when:
+                    break
+    return author, when
+
+
+_UPDATED = re.compile(r"(?i)updat|modif|수정|更新|変更")
+
+
+def _itemprops(region: _Element) -> tuple[list[str], list[str]]:
+    """Publication dates and author names the page marks with microdata (`itemprop`) outside
+    its meta tags."""
+    times: list[str] = []
+    authors: list[str] = []
+    for node in _ITEMPROPS(region):
+        if node.get("itemprop") == "author":
+            named = node.find(".//*[@itemprop='name']")
+            name = node.get("content") or _text(node if named is None else named)
+            if name and len(name) <= 80:
+                authors.append(name)
+        elif (stamp := node.get("datetime") or node.get("content")) and node.tag != "meta":
+            times.append(stamp)
+    return times, authors
+
+
+_ITEMPROPS = XPath(".//*[@itemprop='datePublished' or @itemprop='author']")
+
+
+class Visible:
+    """What the page shows around its headline: microdata, marked byline elements, the dateline.
+    Each is a scan of part of the tree, made only when asked (when the head of the page left the
+    date or the author open)."""
+
+    def __init__(self, tree: _Element, headline: _Element | None) -> None:
+        self.tree = tree
+        self.headline = headline
+
+    @cached_property
+    def region(self) -> _Element:
+        return headline_region(self.tree, self.headline)
+
+    @cached_property
+    def itemprops(self) -> tuple[list[str], list[str]]:
+        return _itemprops(self.region)
+
+    @cached_property
+    def marked(self) -> tuple[str | None, str | None]:
+        return _marked(self.region)
+
+    @cached_property
+    def dateline(self) -> tuple[str | None, str | None]:
+        return dateline(self.headline)
+
+    def date(self) -> str | None:
+        """Microdata first, then the dateline under the headline, then the byline elements."""
+        for value in self.itemprops[0]:
+            if stamp := parse_iso(value):
+                return stamp
+        return self.dateline[1] or self.marked[1]
+
+    def authors(self) -> list[str | None]:
+        return [*self.itemprops[1], self.marked[0], self.dateline[0]]
 
 
 def _after(headline: _Element) -> list[_Element]:

@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lxml.etree import ParserError, XMLSyntaxError, XPath, _Element
+from lxml.etree import ParserError, XMLSyntaxError, _Element
 from lxml.html import HTMLParser, fromstring
 from trafilatura import bare_extraction
 from trafilatura import utils as trafilatura_utils
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
-from cleaners.bylines import dateline, headline_region, marked_author
+from cleaners.bylines import Visible
 from cleaners.dates import clean_author, date_from_url, parse_iso
 from cleaners.errors import NO_CONTENT, NOT_TEXT, TOO_DEEP, Rejected
 
@@ -130,24 +130,6 @@ def _markup(tree: _Element) -> _Markup:
     return found
 
 
-def _itemprops(tree: _Element) -> tuple[list[str], list[str]]:
-    """Publication dates and author names the page marks with microdata (`itemprop`) outside
-    its meta tags, around the headline (see headline_region). Only looked for when the head left
-    something open."""
-    times: list[str] = []
-    authors: list[str] = []
-    for node in _ITEMPROPS(tree):
-        if node.get("itemprop") == "author":
-            named = node.find(".//*[@itemprop='name']")
-            name = node.get("content") or _text_of(node if named is None else named)
-            if name and len(name) <= 80:
-                authors.append(name)
-        elif (stamp := node.get("datetime") or node.get("content")) and node.tag != "meta":
-            times.append(stamp)
-    return times, authors
-
-
-_ITEMPROPS = XPath(".//*[@itemprop='datePublished' or @itemprop='author']")
 # A name that is an organisation's: a publisher filed as the author is not one.
 _ORGANISATION = re.compile(
     r"(?i)(?:\b(?:inc|ltd|llc|gmbh|corp|plc|staff|newsroom|media group)\.?|編集部|编辑部|편집국|편집부)$"
@@ -289,17 +271,10 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
             if stamp := parse_iso(value):
                 meta["published_at"] = stamp
                 break
-    named = meta.get("jsonld_author") or any(k in tags for k in _AUTHOR_META)
-    headline = markup.h1[0] if markup.h1 else None
-    region = headline_region(tree, headline)
-    props = _itemprops(region) if "published_at" not in meta or not named else None
-    if "published_at" not in meta and props:
-        meta["published_at"] = next((stamp for v in props[0] if (stamp := parse_iso(v))), None)
-    visible = dateline(headline) if not meta.get("published_at") or not named else None
-    if not meta.get("published_at") and visible and visible[1]:
-        meta["published_at"] = visible[1]
-    if not meta.get("published_at"):
-        meta.pop("published_at", None)
+    visible = Visible(tree, markup.h1[0] if markup.h1 else None)
+    if "published_at" not in meta and (stamp := visible.date()):
+        meta["published_at"] = stamp
+    if "published_at" not in meta:
         for candidate in (url, markup.canonical, tags.get("og:url")):
             if candidate and (stamp := date_from_url(candidate)):
                 meta["published_at"] = stamp
@@ -309,15 +284,9 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
             meta.pop("jsonld_author", None),
             *(tags[k] for k in _AUTHOR_META if k in tags),
         ]
-        candidates += props[1] if props else []
         publishers = {meta.get("sitename"), tags.get("og:site_name"), tags.get("application-name")}
         meta["author"] = _person(
-            candidates,
-            lambda: [
-                marked_author(region),
-                visible[0] if visible else None,
-            ],
-            {p.casefold() for p in publishers if p},
+            candidates, visible.authors, {p.casefold() for p in publishers if p}
         )
     for key in ("title", "author", "sitename", "tags"):
         meta[key] = _decoded(meta.get(key))
