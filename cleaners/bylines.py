@@ -21,6 +21,8 @@ _AUTHOR_ELEMENTS = XPath(
     ".//*[self::a or self::span or self::div or self::p or self::address or self::strong]"
     "[@rel='author' or contains(@class, 'author') or contains(@class, 'byline')"
     " or contains(@id, 'author') or contains(@class, 'writer')]"
+    " | .//a[contains(@href, '/author/') or contains(@href, '/authors/')"
+    " or contains(@href, '/people/') or contains(@href, '/by/')]"
 )
 # Containers whose author names are not the article's: comments, related lists, sidebars.
 _OTHER_PLACES = re.compile(r"(?i)comment|sidebar|related|recommend|footer|share|reply|review")
