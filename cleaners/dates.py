@@ -133,8 +133,8 @@ def parse_byline(line: str) -> tuple[str | None, str] | None:
 
     A line that dates something else (`Retrieved 2002-09-25`, `collected on ...`, `설립 1998.03.02`)
     is not a byline: None. Words before the date that do not look like a name give no author."""
-    if len(line) > 90:
-        return None
+    if len(line) > 90 or not _YEAR.search(line):
+        return None  # the year test is cheap and rules out most lines before the long pattern
     match = BYLINE.fullmatch(line.strip())
     if not match:
         return None
@@ -148,6 +148,7 @@ def parse_byline(line: str) -> tuple[str | None, str] | None:
     return (author if looks_like_name(author) else None), when
 
 
+_YEAR = re.compile(r"(?:19|20)\d\d")
 # Words that date an event other than the article's publication: such a line is never a byline.
 _OTHER_EVENT = re.compile(
     r"(?i)\b(?:retrieved|accessed|archived|collected|visited|checked|founded|born|died|"
