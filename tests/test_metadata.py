@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +118,20 @@ def test_visible_dateline_and_byline_under_the_headline(
 def test_no_date_from_a_year_in_the_body() -> None:
     meta = meta_of("<title>粮食</title>", f"<h1>粮食</h1>{BODY}")
     assert "published_at" not in meta
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "metadata" / "pages"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.iterdir()))
+def test_korean_chinese_japanese_bylines_and_datelines(name: str) -> None:
+    """Pages of our own in the shape of the metadata development set (readability's layout):
+    datelines and bylines as Korean, Chinese and Japanese news pages write them."""
+    from cleaners.clean import clean
+
+    folder = FIXTURES / name
+    expected = json.loads((folder / "expected-metadata.json").read_text("utf-8"))
+    (entry,) = clean((folder / "source.html").read_bytes(), kind="html").entries
+    assert entry.title == expected["title"]
+    assert entry.author == expected["byline"]
+    assert entry.published_at == expected["publishedTime"]
