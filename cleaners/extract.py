@@ -11,8 +11,9 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from lxml.etree import ParserError, XMLSyntaxError, _Element
@@ -287,7 +288,7 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
         ]
         publishers = {meta.get("sitename"), tags.get("og:site_name"), tags.get("application-name")}
         meta["author"] = _person(
-            candidates, visible.authors, {p.casefold() for p in publishers if p}
+            chain(candidates, visible.authors()), {p.casefold() for p in publishers if p}
         )
     for key in ("title", "author", "sitename", "tags"):
         meta[key] = _decoded(meta.get(key))
@@ -297,23 +298,20 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
     return meta
 
 
-def _person(
-    candidates: list[str | None], more: Callable[[], list[str | None]], publishers: set[str]
-) -> str | None:
-    """The first candidate that names a person: not junk (see clean_author), not the site or its
-    publisher, not an organisation. `more` gives the costlier candidates (the visible byline),
-    asked only when the markup names nobody. Failing all, the first organisation named: a staff
+def _person(names: Iterable[str | None], publishers: set[str]) -> str | None:
+    """The first name that is a person's: not junk (see clean_author), not the site or its
+    publisher, not an organisation. `names` is lazy: the costlier sources (the visible byline) are
+    read only when the markup names nobody. Failing all, the first organisation named: a staff
     byline is better than none."""
     fallback = None
-    for values in (candidates, None):
-        for value in more() if values is None else values:
-            name = clean_author(_decoded(value)) if value else None
-            if not name or name.startswith("http"):
-                continue
-            if name.casefold() in publishers or _ORGANISATION.search(name):
-                fallback = fallback or name
-                continue
-            return name
+    for value in names:
+        name = clean_author(_decoded(value)) if value else None
+        if not name or name.startswith("http"):
+            continue
+        if name.casefold() in publishers or _ORGANISATION.search(name):
+            fallback = fallback or name
+            continue
+        return name
     return fallback
 
 
