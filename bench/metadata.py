@@ -33,7 +33,7 @@ import sys
 import time
 import unicodedata
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +233,7 @@ def _rows(table: Table) -> list[str]:
 
 def render(table: Table, pages: int, corpus: str, own: Table, own_pages: int) -> str:
     lines = [
-        f"Latest `bench/metadata.py`: {datetime.now().strftime('%Y-%m-%d %H:%M')} UTC, {pages} pages"
+        f"Latest `bench/metadata.py`: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M')} UTC, {pages} pages"
         f" of `{corpus}`.",
         "",
         "| field | pages with truth | ours found | ours wrong | ours missing "
