@@ -37,10 +37,20 @@ _LABELLED = re.compile(
 )
 _SHORT = 120  # a byline or dateline element holds at most this many characters
 _LOOK_AHEAD = 12  # elements after the headline that may hold them
+_MAX_CANDIDATES = 40  # marked byline elements read at most (a hostile page may mark thousands)
 
 
-def _text(node: _Element) -> str:
-    return " ".join("".join(node.itertext()).split())
+def _text(node: _Element, limit: int = 4 * _SHORT) -> str:
+    """The element's text, read only up to about `limit` characters: a byline candidate that
+    wraps the whole page is not read whole (nested candidates would make that quadratic)."""
+    parts: list[str] = []
+    size = 0
+    for part in node.itertext():
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            break
+    return " ".join("".join(parts).split())
 
 
 def _in_other_place(node: _Element) -> bool:
@@ -93,7 +103,7 @@ def _marked(region: _Element) -> tuple[str | None, str | None]:
     """(author, ISO date) from the elements the page marks as its author or byline, and from
     its `<time datetime>` that is not an update time, outside comments and related lists."""
     author = when = None
-    for node in _AUTHOR_ELEMENTS(region):
+    for node in islice(_AUTHOR_ELEMENTS(region), _MAX_CANDIDATES):
         text = _text(node)
         if not text or len(text) > _SHORT or _in_other_place(node):
             continue

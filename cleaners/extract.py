@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
@@ -155,9 +156,11 @@ def _jsonld_objects(scripts: list[str]) -> list[dict[str, Any]]:
             data = json.loads(_CDATA.sub("", script), strict=False)
         except (ValueError, RecursionError):
             continue
-        queue: list[tuple[Any, int]] = [(data, 0)]
-        while queue and len(found) < 50:
-            item, depth = queue.pop(0)
+        queue: deque[tuple[Any, int]] = deque([(data, 0)])
+        visited = 0
+        while queue and len(found) < 50 and visited < _JSONLD_VISITS:
+            item, depth = queue.popleft()
+            visited += 1
             if depth > 6:
                 continue
             if isinstance(item, list):
@@ -172,6 +175,8 @@ def _jsonld_objects(scripts: list[str]) -> list[dict[str, Any]]:
     return found
 
 
+# Values looked at per script at most: a hostile page may list millions.
+_JSONLD_VISITS = 5_000
 # Keys under which an article's JSON-LD object sits inside another one.
 _JSONLD_NESTING = frozenset(
     ("@graph", "mainEntity", "mainEntityOfPage", "hasPart", "itemListElement", "item")

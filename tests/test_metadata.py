@@ -135,3 +135,17 @@ def test_korean_chinese_japanese_bylines_and_datelines(name: str) -> None:
     assert entry.title == expected["title"]
     assert entry.author == expected["byline"]
     assert entry.published_at == expected["publishedTime"]
+
+
+def test_hostile_markup_is_read_in_bounded_time() -> None:
+    """Thousands of nested byline candidates and a JSON-LD list of 200,000 values: the metadata
+    reader looks at a bounded number of each (well under a second here; 10 s allowed)."""
+    import time
+
+    nested = '<div class="author">x ' * 1500 + "</div>" * 1500
+    items = json.dumps({"@type": "ItemList", "itemListElement": list(range(200_000))})
+    head = f'<script type="application/ld+json">{items}</script>'
+    started = time.monotonic()
+    meta = meta_of(head, f"<h1>Title</h1>{nested}")
+    assert time.monotonic() - started < 10
+    assert meta["title"] == "Title"
