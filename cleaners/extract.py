@@ -153,7 +153,9 @@ def _jsonld_objects(scripts: list[str]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for script in scripts:
         try:
-            data = json.loads(_CDATA.sub("", script), strict=False)
+            data = json.loads(
+                _CDATA.sub("", script) if "CDATA[" in script else script, strict=False
+            )
         except (ValueError, RecursionError):
             continue
         queue: deque[tuple[Any, int]] = deque([(data, 0)])
