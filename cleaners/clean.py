@@ -45,6 +45,9 @@ class Cleaned:
     kind: str  # "html" or "text"
     encoding: str
     fingerprints: list[Fingerprint] = field(default_factory=list)  # one per entry, when asked
+    # Characters each rule removed (rule name -> count), beside `fired`: a rule that removes far
+    # more than its firings suggest is over-reaching. Entries dropped as too short count too.
+    removed_chars: Counter[str] = field(default_factory=Counter)
 
 
 def sniff_html(body: bytes) -> bool:
@@ -95,6 +98,9 @@ def clean(
         raise Rejected(TOO_SHORT, f"fewer than {options.min_chars} characters of text")
     if len(long_enough) < len(result.entries):
         result.fired["short_entry_dropped"] += len(result.entries) - len(long_enough)
+        result.removed_chars["short_entry_dropped"] += sum(
+            len(e.text) for e in result.entries if e not in long_enough
+        )
         result.entries = long_enough
     single = len(result.entries) == 1
     for entry in result.entries:
@@ -102,7 +108,7 @@ def clean(
     prints = (
         [fingerprint(e.text, fingerprint_with) for e in result.entries] if fingerprint_with else []
     )
-    return Cleaned(result.entries, result.fired, kind, encoding, prints)
+    return Cleaned(result.entries, result.fired, kind, encoding, prints, result.removed_chars)
 
 
 def _long_enough(text: str, min_chars: int) -> bool:
@@ -113,7 +119,10 @@ def _long_enough(text: str, min_chars: int) -> bool:
 
 def _finish(entry: Entry, page: dict[str, Any], captured: dict[str, Any]) -> None:
     """Merge page metadata, rule captures and byline data; page markup wins over text heuristics."""
-    entry.author = clean_author(page.get("author") or entry.author)
+    site = page.get("sitename")
+    entry.author = clean_author(page.get("author"), sitename=site) or clean_author(
+        entry.author, sitename=site
+    )
     entry.published_at = page.get("published_at") or entry.published_at
     entry.language = detect_language(entry.text) or page.get("declared_language")
     meta = entry.metadata

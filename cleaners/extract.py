@@ -8,9 +8,13 @@ would invent one from a year mentioned in a sentence.
 
 from __future__ import annotations
 
+import html
 import json
 import re
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from lxml.etree import ParserError, XMLSyntaxError, _Element
@@ -20,7 +24,8 @@ from trafilatura import utils as trafilatura_utils
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
-from cleaners.dates import date_from_url, parse_iso
+from cleaners.bylines import Visible
+from cleaners.dates import clean_author, date_from_url, parse_iso
 from cleaners.errors import NO_CONTENT, NOT_TEXT, TOO_DEEP, Rejected
 
 # trafilatura's own parser (its error log tells whether a parse hit the depth limit), and one with
@@ -38,12 +43,21 @@ _HUGE_PARSER = HTMLParser(
 # Above this many characters trafilatura runs in fast mode (no fallback extractors).
 FAST_MODE_CHARS = 2_000_000
 
-_DATE_META = (
-    "article:published_time", "og:article:published_time", "datepublished", "pubdate",
-    "publishdate", "publish-date", "publication_date", "date", "dc.date", "dc.date.issued",
-    "dcterms.created", "sailthru.date", "parsely-pub-date", "article.published", "citation_date",
+# Date meta tags in order of trust, compared spelled one way (see _spelled_one_way).
+_DATE_META_NAMES = (
+    "article:published_time", "datepublished", "published_time", "pubdate", "publishdate",
+    "publish-date", "publication_date", "article.published", "parsely-pub-date", "sailthru.date",
+    "dc.date.issued", "dcterms.issued", "dc.date", "dcterms.created", "date",
+    "citation_publication_date", "citation_date", "release_date",
 )  # fmt: skip
-_AUTHOR_META = ("author", "article:author", "dc.creator", "parsely-author", "sailthru.author")
+_DATE_META = tuple(re.sub(r"[^a-z]", "", name) for name in _DATE_META_NAMES)
+_DATE_WORDS = re.compile(r"dat|time|pub|issued|created")  # in every name above
+# The article's own author tags before the page-wide `author`, which sites often fill with the
+# publisher's name.
+_AUTHOR_META = (
+    "article:author", "byl", "parsely-author", "sailthru.author", "dc.creator", "author",
+    "citation_author",
+)  # fmt: skip
 
 
 @dataclass
@@ -112,67 +126,129 @@ def _markup(tree: _Element) -> _Markup:
             if found.title is None:
                 found.title = node
         elif tag == "time":
-            if (node.get("itemprop") == "datePublished" or node.get("pubdate") is not None) and (
-                stamp := node.get("datetime")
-            ):
+            marked = _PUBLISHED_CLASS.search(node.get("class") or "") or node.get("pubdate")
+            if marked is not None and (stamp := node.get("datetime") or _text_of(node)):
                 found.times.append(stamp)
         elif found.canonical is None and (node.get("rel") or "").lower() == "canonical":
             found.canonical = node.get("href")
     return found
 
 
+# A name that is an organisation's: a publisher filed as the author is not one.
+_ORGANISATION = re.compile(
+    r"(?i)(?:\b(?:inc|ltd|llc|gmbh|corp|plc|staff|newsroom|media group)\.?|編集部|编辑部|편집국|편집부)$"
+)
+
+
+# `<time class="entry-date published">`: a theme marking its publication time.
+_PUBLISHED_CLASS = re.compile(r"(?i)\bpublished\b|\bpub-?date\b|\bentry-date\b")
+
+
+_CDATA = re.compile(r"^\s*(?:/[/*]\s*)?<!\[CDATA\[(?:\s*\*/)?|(?:/[/*]\s*)?\]\]>(?:\s*\*/)?\s*$")
+
+
 def _jsonld_objects(scripts: list[str]) -> list[dict[str, Any]]:
+    """Every JSON-LD object of the page, however nested: under `@graph`, `mainEntity`, in arrays,
+    inside `//<![CDATA[ ... ]]>` wrappers. Outer objects come before the ones nested in them."""
     found: list[dict[str, Any]] = []
     for script in scripts:
         try:
-            data = json.loads(script)
+            data = json.loads(
+                _CDATA.sub("", script) if "CDATA[" in script else script, strict=False
+            )
         except (ValueError, RecursionError):
             continue
-        stack = [data]
-        while stack and len(found) < 50:
-            item = stack.pop()
+        queue: deque[tuple[Any, int]] = deque([(data, 0)])
+        visited = 0
+        while queue and len(found) < 50 and visited < _JSONLD_VISITS:
+            item, depth = queue.popleft()
+            visited += 1
+            if depth > 6:
+                continue
             if isinstance(item, list):
-                stack.extend(item)
+                queue.extend((v, depth + 1) for v in item)
             elif isinstance(item, dict):
                 found.append(item)
-                if isinstance(item.get("@graph"), list):
-                    stack.extend(item["@graph"])
+                queue.extend(
+                    (v, depth + 1)
+                    for k, v in item.items()
+                    if isinstance(v, dict | list) and k in _JSONLD_NESTING
+                )
     return found
 
 
-def _jsonld_name(value: Any) -> str | None:
+# Values looked at per script at most: a hostile page may list millions.
+_JSONLD_VISITS = 5_000
+# Keys under which an article's JSON-LD object sits inside another one.
+_JSONLD_NESTING = frozenset(
+    ("@graph", "mainEntity", "mainEntityOfPage", "hasPart", "itemListElement", "item")
+)
+
+
+def _jsonld_name(value: Any, *, people: bool = False) -> str | None:
+    """The name(s) in a JSON-LD value. With `people`, an Organization is not a name: a publisher
+    filed as the author is not one."""
     if isinstance(value, str):
         return value.strip() or None
     if isinstance(value, dict):
-        return _jsonld_name(value.get("name"))
+        if people and "Organization" in str(value.get("@type") or ""):
+            return None
+        return _jsonld_name(value.get("name"), people=people)
     if isinstance(value, list):
-        names = [n for v in value if (n := _jsonld_name(v))]
-        return ", ".join(names) or None
+        names = [n for v in value if (n := _jsonld_name(v, people=people))]
+        return ", ".join(dict.fromkeys(names)) or None
     return None
 
 
+def _is_article(obj: dict[str, Any]) -> bool:
+    kind = obj.get("@type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    return any(
+        isinstance(k, str) and ("Article" in k or k in ("BlogPosting", "Report", "LiveBlogPosting"))
+        for k in kinds
+    )
+
+
+def _decoded(value: Any) -> Any:
+    """Text with the entities a page left encoded (`R&uuml;ckbau`, `&quot;`, `&#8216;`) decoded,
+    once: the tree has decoded the markup already, so what is left was escaped twice."""
+    if isinstance(value, str):
+        return " ".join(html.unescape(value).split()) or None
+    return value
+
+
+def _spelled_one_way(key: str) -> str:
+    """A meta tag's name spelled one way: `article:published:time`, `article:published_time`,
+    `og:article:published_time` and `Article.Published-Time` are one key."""
+    return re.sub(r"[^a-z]", "", key.lower().removeprefix("og:"))
+
+
 def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
-    """Title, author, published_at and language as the page's markup states them."""
+    """Title, author, published_at and language as the page's markup states them.
+
+    Dates in order of trust: the article's own JSON-LD `datePublished`, then meta tags (an
+    `article:published_time` may hold an update time), then `<time>`/`itemprop` in the page, then
+    the dateline under the headline, then the URL path. Never body text. Authors: JSON-LD, meta
+    tags, itemprop, then the visible byline (see cleaners.bylines)."""
     meta: dict[str, Any] = {}
     markup = _markup(tree)
-    for obj in _jsonld_objects(markup.jsonld):
-        kind = obj.get("@type")
-        kinds = kind if isinstance(kind, list) else [kind]
-        if not any(
-            isinstance(k, str) and ("Article" in k or k in ("BlogPosting", "Report")) for k in kinds
-        ):
-            continue
-        published = obj.get("datePublished")
+    objects = _jsonld_objects(markup.jsonld)
+    articles = [obj for obj in objects if _is_article(obj)]
+    # a page's JSON-LD that names no article type (a WebPage) still dates the page, after them
+    for obj in articles + [o for o in objects if not _is_article(o) and o.get("datePublished")]:
+        published = obj.get("datePublished") or obj.get("dateCreated")
         if (
             "published_at" not in meta
             and isinstance(published, str)
             and (stamp := parse_iso(published))
         ):
             meta["published_at"] = stamp
-        if "author" not in meta and (name := _jsonld_name(obj.get("author"))):
-            meta["author"] = name
-        if "title" not in meta and isinstance(obj.get("headline"), str):
-            meta["title"] = obj["headline"].strip()
+        if obj not in articles:
+            continue
+        if "jsonld_author" not in meta and (name := _jsonld_name(obj.get("author"), people=True)):
+            meta["jsonld_author"] = name
+        if "headline" not in meta and isinstance(obj.get("headline"), str):
+            meta["headline"] = obj["headline"].strip()
         if "sitename" not in meta and (name := _jsonld_name(obj.get("publisher"))):
             meta["sitename"] = name
         if "tags" not in meta and (keywords := obj.get("keywords")):
@@ -181,23 +257,31 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
     article_tags: list[str] = []
     for node in markup.meta:
         key = (node.get("property") or node.get("name") or node.get("itemprop") or "").lower()
-        content = (node.get("content") or "").strip()
+        content = (node.get("content") or node.get("value") or "").strip()
         if key == "article:tag" and content:
             article_tags.append(content)
         if key and content and key not in tags:
             tags[key] = content
-    if "title" not in meta:
-        meta["title"] = _title(markup, tags)
+    meta["title"] = _title(markup, tags, meta.pop("headline", None))
     if "sitename" not in meta:
         meta["sitename"] = tags.get("og:site_name") or tags.get("application-name")
     if "tags" not in meta:
         meta["tags"] = ", ".join(article_tags) or tags.get("keywords") or tags.get("news_keywords")
     if "published_at" not in meta:
+        spelled = {
+            _spelled_one_way(k): v for k, v in reversed(tags.items()) if _DATE_WORDS.search(k)
+        }
         for key in _DATE_META:
-            if key in tags and (stamp := parse_iso(tags[key])):
+            if key in spelled and (stamp := parse_iso(spelled[key])):
                 meta["published_at"] = stamp
                 break
-    if "published_at" not in meta and markup.times and (stamp := parse_iso(markup.times[0])):
+    if "published_at" not in meta:
+        for value in markup.times:
+            if stamp := parse_iso(value):
+                meta["published_at"] = stamp
+                break
+    visible = Visible(tree, markup.h1[0] if markup.h1 else None)
+    if "published_at" not in meta and (stamp := visible.date()):
         meta["published_at"] = stamp
     if "published_at" not in meta:
         for candidate in (url, markup.canonical, tags.get("og:url")):
@@ -205,14 +289,37 @@ def page_metadata(tree: _Element, url: str | None) -> dict[str, Any]:
                 meta["published_at"] = stamp
                 break
     if "author" not in meta:
-        for key in _AUTHOR_META:
-            if key in tags and not tags[key].startswith("http"):
-                meta["author"] = tags[key]
-                break
+        candidates = [
+            meta.pop("jsonld_author", None),
+            *(tags[k] for k in _AUTHOR_META if k in tags),
+        ]
+        publishers = {meta.get("sitename"), tags.get("og:site_name"), tags.get("application-name")}
+        meta["author"] = _person(
+            chain(candidates, visible.authors()), {p.casefold() for p in publishers if p}
+        )
+    for key in ("title", "author", "sitename", "tags"):
+        meta[key] = _decoded(meta.get(key))
     lang = tree.get("lang") or tags.get("og:locale") or tags.get("content-language")
     if lang:
         meta["declared_language"] = lang.replace("_", "-").split("-")[0].lower()
     return meta
+
+
+def _person(names: Iterable[str | None], publishers: set[str]) -> str | None:
+    """The first name that is a person's: not junk (see clean_author), not the site or its
+    publisher, not an organisation. `names` is lazy: the costlier sources (the visible byline) are
+    read only when the markup names nobody. Failing all, the first organisation named: a staff
+    byline is better than none."""
+    fallback = None
+    for value in names:
+        name = clean_author(_decoded(value)) if value else None
+        if not name or name.startswith("http"):
+            continue
+        if name.casefold() in publishers or _ORGANISATION.search(name):
+            fallback = fallback or name
+            continue
+        return name
+    return fallback
 
 
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\-–—·:»]|::)\s+")
@@ -222,15 +329,19 @@ def _text_of(node: _Element) -> str:
     return " ".join("".join(node.itertext()).split())
 
 
-def _title(markup: _Markup, tags: dict[str, str]) -> str | None:
-    """The headline as the markup states it: OpenGraph/Twitter/DC title, else the page's only
-    `<h1>`, else `<title>` without the site name its separators set apart."""
-    for key in ("og:title", "twitter:title", "dc.title"):
-        if tags.get(key):
-            return tags[key]
+def _title(markup: _Markup, tags: dict[str, str], headline: str | None) -> str | None:
+    """The headline as the page states it: the JSON-LD headline, else its only `<h1>`, else
+    OpenGraph/Twitter/DC/Parse.ly title, else `<title>` without the site name its separators set
+    apart. The visible `<h1>` comes before og:title (which sites write for sharing): measured on
+    bench/metadata.py, it is closer to the article's headline."""
+    if headline:
+        return headline
     h1s = [t for node in markup.h1 if (t := _text_of(node))]
     if len(h1s) == 1:
         return h1s[0]
+    for key in ("og:title", "twitter:title", "dc.title", "parsely-title", "sailthru.title"):
+        if tags.get(key):
+            return tags[key]
     node = markup.title
     if node is None or not (title := _text_of(node)):
         return h1s[0] if h1s else None

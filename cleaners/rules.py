@@ -37,6 +37,7 @@ class Rule:
     flag: str | None = None
     next_field: str | None = None
     languages: tuple[str, ...] = ()
+    cut: bool = False  # the pattern finds a notice inside a line: cut its sentences, keep the rest
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Rule:
@@ -64,12 +65,53 @@ class Rule:
             flag=data.get("flag"),
             next_field=data.get("next_field"),
             languages=tuple(data.get("languages", ())),
+            cut=bool(data.get("cut", False)),
         )
 
     def match(self, line: str) -> re.Match[str] | None:
         if len(line) > self.max_len:
             return None
+        if self.cut:
+            return self.pattern.search(line)
         return self.pattern.fullmatch(line)
+
+    def cut_from(self, line: str, *, trailing: bool) -> str:
+        """`line` without the notice this rule found in it: the sentences that carry it, what
+        little stands between two of them, and in the trailing block the short remark that ends
+        it ("Please don't republish ..."); in a sentence too long to be a notice, only the
+        notice's own words. A notice glued to a body paragraph goes, the paragraph stays."""
+        sentences = _SENTENCES.split(line)
+        hits = [i for i, sentence in enumerate(sentences) if self.pattern.search(sentence)]
+        if not hits:
+            return line
+        first, last = hits[0], hits[-1]
+        if len(" ".join(sentences[first : last + 1])) > _NOTICE_SENTENCE_MAX * len(hits):
+            first, last = -1, -1  # notices far apart: each goes alone
+        after = " ".join(sentences[last + 1 :])
+        if trailing and last >= 0 and len(after) <= _NOTICE_REMARK_MAX:
+            last = len(sentences) - 1
+        kept = []
+        for i, sentence in enumerate(sentences):
+            if first <= i <= last and first >= 0:
+                continue
+            if i not in hits:
+                kept.append(sentence)
+            elif len(sentence) > _NOTICE_SENTENCE_MAX:
+                kept.append(self.pattern.sub("", sentence))
+        rest = " ".join(" ".join(kept).split())
+        return rest if any(c.isalnum() for c in rest) else ""
+
+
+# Sentence ends: after . ! ? and their full-width forms, after Korean "다." glued to the next
+# sentence, and before a bracketed notice (`<저작권자 ⓒ ...>`, `[Copyright ...]`).
+_SENTENCES = re.compile(
+    r"(?<=[.!?])\s+|(?<=[。！？])\s*|(?<=다\.)(?=\S)|\s*(?=[<\[(（〈《【][^>\])）〉》】]{0,80}(?:ⓒ|©|Ⓒ|저작권|copyright))",
+    re.I,
+)
+# A sentence longer than this that mentions a notice is body text: only the notice's words go.
+_NOTICE_SENTENCE_MAX = 300
+# After a notice at the end of the text, a remark this short belongs to it.
+_NOTICE_REMARK_MAX = 120
 
 
 @dataclass(frozen=True)
@@ -117,6 +159,13 @@ class Cleaned:
     lines: list[str]
     metadata: dict[str, Any] = field(default_factory=dict)
     fired: Counter[str] = field(default_factory=Counter)
+    removed_chars: Counter[str] = field(default_factory=Counter)  # per rule, so over-reach shows
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (rule, line it cut), to explain
+
+    def fire(self, rule: Rule, line: str, rest: str = "") -> None:
+        self.fired[rule.name] += 1
+        self.removed_chars[rule.name] += len(line) - len(rest)
+        self.removed.append((rule.name, line))
 
 
 def _capture(rule: Rule, match: re.Match[str], line: str, cleaned: Cleaned) -> None:
@@ -147,6 +196,8 @@ def apply_rules(lines: Sequence[str], rules: RuleSet) -> Cleaned:
 
     # Leading block: consume from the top while every non-blank line matches a leading rule.
     start, leading = 0, rules.at("leading")
+    head: list[str] = []  # what is left of a line a rule cut a notice from
+    tail: list[str] = []
     while start < n:
         line = lines[start]
         if not line:
@@ -156,11 +207,18 @@ def apply_rules(lines: Sequence[str], rules: RuleSet) -> Cleaned:
         if hit is None:
             break
         rule, match = hit
-        cleaned.fired[rule.name] += 1
+        rest = rule.cut_from(line, trailing=False) if rule.cut else ""
+        cleaned.fire(rule, line, rest)
         _capture(rule, match, line, cleaned)
+        if rest:  # a notice cut from the body's first line: the body starts here
+            head = [rest]
+            start += 1
+            break
         start += 1
         if rule.next_field and _next_is_foreign(lines, start, body_script):
             cleaned.metadata.setdefault(rule.next_field, lines[start])
+            cleaned.removed_chars[rule.name] += len(lines[start])
+            cleaned.removed.append((rule.name, lines[start]))
             start += 1
 
     # Trailing block: consume from the bottom the same way.
@@ -174,17 +232,21 @@ def apply_rules(lines: Sequence[str], rules: RuleSet) -> Cleaned:
         if hit is None:
             break
         rule, match = hit
-        cleaned.fired[rule.name] += 1
+        rest = rule.cut_from(line, trailing=True) if rule.cut else ""
+        cleaned.fire(rule, line, rest)
         _capture(rule, match, line, cleaned)
         end -= 1
+        if rest:  # a notice cut from the body's last line: the body ends here
+            tail = [rest]
+            break
 
     # Whole short lines anywhere in the body.
-    anywhere = rules.at("line")
-    for line in lines[start:end]:
+    anywhere = [r for r in rules.at("line") if not r.cut]
+    for line in [*head, *lines[start:end], *tail]:
         if line and len(line) <= 200:
             rule_hit = next((r for r in anywhere if r.match(line)), None)
             if rule_hit is not None:
-                cleaned.fired[rule_hit.name] += 1
+                cleaned.fire(rule_hit, line)
                 continue
         cleaned.lines.append(line)
     return cleaned

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from cleaners.dates import parse_byline
+from cleaners.dates import BYLINE_LABEL, DATETIME_TEXT, parse_byline
 from cleaners.rules import RuleSet, apply_rules
 
 _INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
@@ -34,6 +34,8 @@ class TextResult:
     entries: list[Entry]
     fired: Counter[str] = field(default_factory=Counter)
     metadata: dict[str, Any] = field(default_factory=dict)  # page-level captures (translator, ...)
+    removed_chars: Counter[str] = field(default_factory=Counter)  # per rule name
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (rule, line), see rules.Cleaned
 
 
 def to_lines(text: str) -> list[str]:
@@ -67,38 +69,104 @@ def _join(lines: list[str]) -> str:
     return "\n".join(line for line in lines if line)
 
 
+_Mark = tuple[str | None, str]  # (author or None, ISO date) of a byline line
+
+# A listing's entries are teasers of comparable length: none longer than four times the median
+# entry nor shorter than a twentieth of it (a one-line teaser on top of long ones is still one), and
+# together they hold at least this share of the text.
+_LISTING_LONGEST = 4.0
+_LISTING_SHORTEST = 20.0
+_LISTING_COVERAGE = 0.8
+# A byline that leads the text may stand this many non-blank lines down (below a kicker or a lead).
+_LEADING_BYLINE_WITHIN = 3
+
+
+def _date_shape(line: str) -> str:
+    """The written form of a byline's date and its label, with digits and zone names generalised:
+    `크리스 정 2025.11.13 10:47 PDT` -> `9.9.9 9:9 Z`. Entries of one listing share it."""
+    match = DATETIME_TEXT.search(line)
+    when = match.group(0) if match else ""
+    label = BYLINE_LABEL.search(line[: match.start()] if match else line)
+    shape = re.sub(r"[A-Z]{1,4}T\b|UTC|GMT|[+-]\d{2}:?\d{2}", "Z", when)
+    return (label.group(0).lower() if label else "") + re.sub(r"\d+", "9", shape)
+
+
 def _split(lines: list[str], fired: Counter[str]) -> list[Entry]:
-    """One entry per byline-delimited block, or one entry for the whole text."""
+    """One entry per teaser when the text is a listing (see `_listing`), else one entry for the
+    whole text with the byline that heads or closes it, if any. A dated line anywhere else (a
+    reference, a timeline, a line about something else) is body text: it stays, and its date is
+    not the article's."""
     marks = {i: b for i, line in enumerate(lines) if line and (b := parse_byline(line))}
     if not marks:
         return [Entry(text=_join(lines))]
+    listing = _listing(lines, marks, fired)
+    if listing is not None:
+        return listing
     nonblank = [i for i, line in enumerate(lines) if line]
-    closes = nonblank[-1] in marks  # bylines follow their entry (a newsletter listing)
-    blocks: list[tuple[list[str], tuple[str | None, str]]] = []
-    if closes:
-        start = 0
-        for i in sorted(marks):
-            blocks.append((lines[start:i], marks[i]))
-            start = i + 1
-    else:
-        order = sorted(marks)
-        if _join(lines[: order[0]]) and len(order) > 1:
-            fired["listing_preamble"] += 1
-        elif _join(lines[: order[0]]):
-            # A single byline below a lead paragraph: the whole text is one article.
-            i = order[0]
+    head = [i for i in nonblank[:_LEADING_BYLINE_WITHIN] if i in marks]
+    if head and head[0] == nonblank[0]:
+        # Stacked bylines ("Published ..." then "Updated ...") head the text: the first date wins.
+        stack = []
+        for i in nonblank:
+            if i not in marks:
+                break
+            stack.append(i)
+        return [
+            _entry([line for i, line in enumerate(lines) if i not in stack], _first(marks, stack))
+        ]
+    if len(marks) == 1:
+        (i,) = marks
+        # A lone byline below a lead paragraph, or closing the text, names the article's author.
+        if marks[i][0] and (i in head or i == nonblank[-1]):
             return [_entry(lines[:i] + lines[i + 1 :], marks[i])]
-        pending: tuple[str | None, str] | None = None
-        for n, i in enumerate(order):
-            end = order[n + 1] if n + 1 < len(order) else len(lines)
-            mark = pending or marks[i]
-            # Stacked bylines ("Published ..." then "Updated ...") head one entry: the first wins.
-            pending = mark if not _join(lines[i + 1 : end]) else None
-            blocks.append((lines[i + 1 : end], mark))
-    entries = [_entry(block, mark) for block, mark in blocks if _join(block)]
-    if len(blocks) - len(entries):
-        fired["listing_empty_entry"] += len(blocks) - len(entries)
-    return entries
+    fired["byline_lines_kept"] += len(marks)
+    return [Entry(text=_join(lines))]
+
+
+def _first(marks: dict[int, _Mark], stack: list[int]) -> _Mark:
+    """The first date of a stack of bylines, with the first author any of them names."""
+    author = next((marks[i][0] for i in stack if marks[i][0]), None)
+    return author, marks[stack[0]][1]
+
+
+def _listing(lines: list[str], marks: dict[int, _Mark], fired: Counter[str]) -> list[Entry] | None:
+    """Entries of a listing (a newsletter, a blog's front page), or None when the text is not one.
+
+    A listing is several entries of comparable length, each closed (or each opened) by a byline
+    of one shape with an author and a date, newest first (as front pages, newsletters and archives
+    list), that together hold most of the text. An article with a dated reference list, a fact
+    page with date-stamped lines, a timeline or a thread of replies (oldest first, of any length)
+    fails one of these and is never cut. Every line that is not a byline ends up in
+    an entry: text above the first opening byline goes into the first entry, never away.
+    """
+    authored = sorted(i for i, (author, _when) in marks.items() if author)
+    if len(authored) < 2 or len({_date_shape(lines[i]) for i in authored}) != 1:
+        return None
+    dates = [marks[i][1][:16] for i in authored]
+    if dates != sorted(dates, reverse=True):
+        return None  # oldest first: a thread of replies or a timeline, not a listing
+    nonblank = [i for i, line in enumerate(lines) if line]
+    closes = nonblank[-1] == authored[-1]
+    if closes:
+        bounds = [(s + 1, e) for s, e in zip([-1, *authored[:-1]], authored, strict=True)]
+        preamble: list[str] = []
+    else:
+        bounds = [(s + 1, e) for s, e in zip(authored, [*authored[1:], len(lines)], strict=True)]
+        preamble = lines[: authored[0]]
+    blocks = [lines[s:e] for s, e in bounds]
+    sizes = [len(_join(block)) for block in blocks]
+    if min(sizes) == 0:
+        return None
+    median = sorted(sizes)[len(sizes) // 2]
+    if max(sizes) > _LISTING_LONGEST * median or min(sizes) * _LISTING_SHORTEST < median:
+        return None
+    if sum(sizes) < _LISTING_COVERAGE * (sum(sizes) + len(_join(preamble))):
+        return None
+    if _join(preamble):
+        fired["listing_preamble"] += 1
+        blocks[0] = preamble + blocks[0]
+    fired["listing_split"] += 1
+    return [_entry(block, marks[i]) for block, i in zip(blocks, authored, strict=True)]
 
 
 def _entry(block: list[str], mark: tuple[str | None, str]) -> Entry:
@@ -115,7 +183,13 @@ def clean_text(text: str, rules: RuleSet, *, title: str | None = None) -> TextRe
         head = [i for i, line in enumerate(lines[:4]) if line == title]
         lines = [line for i, line in enumerate(lines) if i not in head]
     cleaned = apply_rules(lines, rules)
-    result = TextResult(entries=[], fired=cleaned.fired, metadata=cleaned.metadata)
+    result = TextResult(
+        entries=[],
+        fired=cleaned.fired,
+        metadata=cleaned.metadata,
+        removed_chars=cleaned.removed_chars,
+        removed=cleaned.removed,
+    )
     entries = _split(cleaned.lines, cleaned.fired)
     if len(entries) == 1:
         entries[0].title = title

@@ -256,3 +256,56 @@ def test_job_titles_are_not_part_of_author_names() -> None:
     assert clean_author("By Jane Doe") == "Jane Doe"
     assert clean_author("记者 张伟") == "张伟"
     assert clean_author("Flip Research") == "Flip Research"
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        (
+            "정부는 내년 예산안을 다음 달 국회에 제출할 계획이라고 밝혔다. 세부 항목은 추후 공개된다. "
+            "<저작권자 ⓒ 예시일보, 무단전재 및 재배포금지>",
+            "정부는 내년 예산안을 다음 달 국회에 제출할 계획이라고 밝혔다. 세부 항목은 추후 공개된다.",
+        ),
+        (
+            "The council will vote on the plan next month, officials said on Friday. "
+            "Copyright 2025 Example Media. All rights reserved.",
+            "The council will vote on the plan next month, officials said on Friday.",
+        ),
+        (
+            "今年的粮食产量再创新高，专家认为这与新品种的推广有关。版权所有，未经授权不得转载。",
+            "今年的粮食产量再创新高，专家认为这与新品种的推广有关。",
+        ),
+        (
+            "委員会は来月、新しい計画を採決する予定だ。無断転載を禁じます。",
+            "委員会は来月、新しい計画を採決する予定だ。",
+        ),
+    ],
+)
+def test_a_notice_inside_a_long_line_is_cut_and_the_rest_kept(line: str, kept: str) -> None:
+    cleaned = apply_rules([*BODY, line], default_rules())
+    assert cleaned.lines == [*BODY, kept]
+    assert cleaned.fired == {"copyright_notice": 1}
+    assert cleaned.removed_chars == {"copyright_notice": len(line) - len(kept)}
+
+
+def test_a_line_that_is_only_a_notice_goes_whole() -> None:
+    notice = "© 2025 Kitchen Drawer Notes. All rights reserved. Please don't republish recipes without permission."
+    cleaned = apply_rules([*BODY, notice, "Share"], default_rules())
+    assert cleaned.lines == BODY
+    assert cleaned.removed_chars == {"copyright_notice": len(notice), "share_widget": 5}
+
+
+def test_a_body_sentence_about_copyright_is_not_a_notice() -> None:
+    line = "Recipes are a strange case under copyright law, and the court said so in 2019."
+    assert apply_rules([*BODY, line], default_rules()).lines == [*BODY, line]
+
+
+def test_clean_reports_characters_removed_per_rule() -> None:
+    from cleaners.clean import clean
+
+    text = "\n".join([*BODY, "좋아요 12", "Copyright 2025 Example Media. All rights reserved."])
+    cleaned = clean(text.encode(), kind="text")
+    assert cleaned.removed_chars["like_widget"] == len("좋아요 12")
+    assert cleaned.removed_chars["copyright_notice"] == len(
+        "Copyright 2025 Example Media. All rights reserved."
+    )
