@@ -82,6 +82,7 @@ class Prepared:
 
     articles: list[Article] = field(default_factory=list)
     fired: Counter[str] = field(default_factory=Counter)
+    removed: Counter[str] = field(default_factory=Counter)  # characters each rule removed
     failure: tuple[str, str, str] | None = None  # (state, reason, detail)
     cleaned: Cleaned | None = None
 
@@ -164,8 +165,9 @@ class Ingest:
         try:
             cleaned = cleaning.result()
             if not cleaned.fingerprints:  # left to the writer (or nothing to fingerprint)
-                return Prepared(fired=cleaned.fired, cleaned=cleaned)
-            return Prepared(build_articles(page, cleaned, self.config), cleaned.fired)
+                return Prepared(fired=cleaned.fired, removed=cleaned.removed_chars, cleaned=cleaned)
+            articles = build_articles(page, cleaned, self.config)
+            return Prepared(articles, cleaned.fired, removed=cleaned.removed_chars)
         except Rejected as exc:
             return Prepared(failure=("rejected", exc.reason, exc.detail))
         except CleanFailed as exc:
@@ -202,6 +204,12 @@ class Ingest:
         if page.etag or page.last_modified:
             validators = (canonical_url(page.url), page.etag, page.last_modified)
         work = Work(
-            page.origin, page.url, page.source, make, fired=prepared.fired, validators=validators
+            page.origin,
+            page.url,
+            page.source,
+            make,
+            fired=prepared.fired,
+            removed=prepared.removed,
+            validators=validators,
         )
         return self.run.writer.submit(work)

@@ -65,6 +65,7 @@ class RunReport:
     states: Counter[str] = field(default_factory=Counter)
     reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
     fired: Counter[str] = field(default_factory=Counter)
+    removed: Counter[str] = field(default_factory=Counter)  # characters each rule removed
     skipped: Counter[str] = field(default_factory=Counter)  # seen but not accepted, by reason
     exact_only: int = 0  # articles too short for near-duplicate detection
     fetched: int | None = None  # crawls: HTTP responses received (robots.txt, sitemaps included)
@@ -190,6 +191,7 @@ class RunReport:
             "items": dict(sorted(self.states.items())),
             "reasons": by_reason,
             "rules_fired": dict(sorted(self.fired.items())),
+            "rules_removed_chars": dict(sorted(self.removed.items())),
             "skipped": dict(sorted(self.skipped.items())),
             "exact_only": self.exact_only,
             "fetched": self.fetched,
@@ -221,6 +223,8 @@ class RunReport:
         if self.exact_only:
             lines.append(f"  exact-only dedup (text too short for MinHash): {self.exact_only}")
         lines.append(f"  rules fired: {_pairs(self.fired) if self.fired else 'none'}")
+        if self.removed:  # so that a rule that takes too much shows
+            lines.append(f"  characters removed by rule: {_pairs(self.removed)}")
         if self.fetched is not None:
             lines.append(f"  responses received: {self.fetched}")
         if timing := self.commit_percentiles():

@@ -47,6 +47,7 @@ class Work:
     source: str
     make: Callable[[], Unit]
     fired: Counter[str] = field(default_factory=Counter)  # cleaning rules that fired on it
+    removed: Counter[str] = field(default_factory=Counter)  # characters each of them removed
     validators: tuple[str, str | None, str | None] | None = None  # (url, ETag, Last-Modified)
     revalidated: str | None = None  # a URL that answered 304: its revisit clock restarts
     future: Future[list[Outcome]] = field(default_factory=Future)
@@ -205,6 +206,7 @@ class Writer:
             self._release(work.key)
             if not unit.conflict:
                 self.report.fired.update(work.fired)
+                self.report.removed.update(work.removed)
                 self.report.exact_only += sum(1 for a in unit.articles if a.signature is None)
             self.report.add(outcomes)
             self.report.tick()

@@ -135,3 +135,17 @@ def test_a_crawl_that_cannot_set_up_its_cleaners_fails_in_one_line_and_closes_it
         ("failed",)
     ]  # not left running, not interrupted
     assert query(db, "SELECT count(*) FROM pages") == [(0,)]
+
+
+def test_the_run_report_counts_the_characters_each_rule_removed(
+    run_cli: Callable[..., Result], db_path: Path
+) -> None:
+    """So that a rule that takes too much shows: per rule, the characters it removed."""
+    result = run_cli("load", str(SEED_ARTICLE))
+    assert result.exit_code == 0, result.output
+    assert "characters removed by rule: " in result.output
+    import json
+
+    (report,) = query(db_path, "SELECT report FROM runs")[0]
+    removed = json.loads(str(report))["rules_removed_chars"]
+    assert removed["disclaimer"] > 50 and removed["machine_translation_notice"] > 0
