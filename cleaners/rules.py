@@ -38,6 +38,9 @@ class Rule:
     next_field: str | None = None
     languages: tuple[str, ...] = ()
     cut: bool = False  # the pattern finds a notice inside a line: cut its sentences, keep the rest
+    # a notice that may run on over a few short lines ("Disclaimer: ..." then "Updated at
+    # 10:00."): in the trailing block, those lines go with it
+    block: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Rule:
@@ -66,6 +69,7 @@ class Rule:
             next_field=data.get("next_field"),
             languages=tuple(data.get("languages", ())),
             cut=bool(data.get("cut", False)),
+            block=bool(data.get("block", False)),
         )
 
     def match(self, line: str) -> re.Match[str] | None:
@@ -188,6 +192,32 @@ def _next_is_foreign(lines: Sequence[str], i: int, body_script: str) -> bool:
     return script not in (body_script, "other")
 
 
+BLOCK_LINES = 2  # short lines a block notice may run on over
+BLOCK_LINE_CHARS = 80
+
+
+def _block_opened_above(
+    lines: Sequence[str], start: int, end: int, trailing: Sequence[Rule]
+) -> tuple[int, str] | None:
+    """When the last lines before `end` are a few short lines right under a line that opens a
+    block notice (a trailing `block` rule): the index of the first of those short lines, and the
+    rule's name."""
+    k, short = end, 0
+    while k > start:
+        line = lines[k - 1]
+        if not line:
+            k -= 1
+            continue
+        opener = next((r for r in trailing if r.block and r.match(line)), None)
+        if opener is not None:
+            return (k, opener.name) if short else None
+        if len(line) > BLOCK_LINE_CHARS or short == BLOCK_LINES:
+            return None
+        short += 1
+        k -= 1
+    return None
+
+
 def apply_rules(lines: Sequence[str], rules: RuleSet) -> Cleaned:
     """Strip boilerplate lines from `lines` (already trimmed; '' marks a paragraph break)."""
     cleaned = Cleaned(lines=[])
@@ -230,7 +260,16 @@ def apply_rules(lines: Sequence[str], rules: RuleSet) -> Cleaned:
             continue
         hit = next(((r, m) for r in trailing if (m := r.match(line))), None)
         if hit is None:
-            break
+            opened = _block_opened_above(lines, start, end, trailing)
+            if opened is None:
+                break
+            first, name = opened
+            for k in range(first, end):  # the notice's short closing lines go with it
+                if lines[k]:
+                    cleaned.removed_chars[name] += len(lines[k])
+                    cleaned.removed.append((name, lines[k]))
+            end = first
+            continue
         rule, match = hit
         rest = rule.cut_from(line, trailing=True) if rule.cut else ""
         cleaned.fire(rule, line, rest)

@@ -309,3 +309,26 @@ def test_clean_reports_characters_removed_per_rule() -> None:
     assert cleaned.removed_chars["copyright_notice"] == len(
         "Copyright 2025 Example Media. All rights reserved."
     )
+
+
+@pytest.mark.parametrize(
+    "closing",
+    [["Updated at 10:00."], ["업데이트: 2025.11.13 10:00", "문의: desk@news.example"]],
+)
+def test_a_disclaimer_block_of_several_lines_goes_as_a_whole(closing: list[str]) -> None:
+    """A notice whose short closing lines follow it goes whole; the body above it stays."""
+    body = [
+        "The harbour authority announced on Monday that the new ferry terminal will open next spring.",
+        "Construction costs rose by a fifth over the original estimate, officials told reporters.",
+    ]
+    notice = "Disclaimer: this article is for information only and is not investment advice."
+    cleaned = apply_rules([*body, "", notice, *closing], default_rules())
+    assert cleaned.lines[: len(body)] == body
+    kept = "\n".join(cleaned.lines)
+    assert "Disclaimer" not in kept and all(line not in kept for line in closing)
+    assert cleaned.fired["disclaimer"] == 1
+
+
+def test_a_short_last_line_without_a_notice_above_is_body() -> None:
+    lines = ["A first paragraph of the article about the new bridge and its opening.", "Thanks."]
+    assert apply_rules(lines, default_rules()).lines == lines
