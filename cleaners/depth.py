@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from cleaners.errors import TOO_DEEP, Rejected
 
 MAX_DEPTH = 2048  # what lxml's huge-tree parser follows
@@ -90,11 +92,27 @@ _CLOSE_P = frozenset(
 _REACH = 64  # how far down the open elements an end tag looks for its start
 
 
+_OPEN_OR_CLOSE = re.compile(r"<(/?)[A-Za-z]")
+
+
+def _depth_bound(html: str) -> int:
+    """An upper bound of the nesting depth, computed without a Python loop over the tags: every
+    start tag opens a level (void elements and implied end tags included, so it overestimates),
+    every end tag closes one; the deepest point of that running sum."""
+    marks = _OPEN_OR_CLOSE.findall(html)  # "" for a start tag, "/" for an end tag
+    if not marks:
+        return 0
+    steps = 1 - 2 * np.fromiter(map(len, marks), dtype=np.int8, count=len(marks))
+    return int(np.cumsum(steps, dtype=np.int32).max())
+
+
 def depth_exceeds(html: str, limit: int = MAX_DEPTH) -> bool:
     """True when the elements of `html` nest deeper than `limit`, as an HTML parser would nest
     them: void elements are leaves, an end tag closes its element (and what is open inside it),
     a paragraph or list item closes the previous one, unclosed elements stay open."""
     if html.count("<") <= limit:  # too few tags to be that deep
+        return False
+    if _depth_bound(html) <= limit:  # most pages end here, in a fraction of a millisecond
         return False
     stack: list[str] = []
     for match in _TAG.finditer(html):
