@@ -330,27 +330,56 @@ def _text_of(node: _Element) -> str:
 
 
 def _title(markup: _Markup, tags: dict[str, str], headline: str | None) -> str | None:
-    """The headline as the page states it: the JSON-LD headline, else its only `<h1>`, else
-    OpenGraph/Twitter/DC/Parse.ly title, else `<title>` without the site name its separators set
-    apart. The visible `<h1>` comes before og:title (which sites write for sharing): measured on
-    bench/metadata.py, it is closer to the article's headline."""
-    if headline:
-        return headline
+    """The headline as the page states it. Candidates, in this order: the JSON-LD headline, the
+    page's only `<h1>`, the OpenGraph/Twitter/DC/Parse.ly title. The first that the document's
+    `<title>` holds wins: sites put their headline there, beside the site's name, and a JSON-LD
+    "headline" that is a summary, or a `<h1>` that is the site's logo, is not in it. When none
+    is, `<title>` (without the site name its separators set apart) speaks for itself unless its
+    words are the first candidate's (a shortened headline): then that candidate."""
     h1s = [t for node in markup.h1 if (t := _text_of(node))]
-    if len(h1s) == 1:
-        return h1s[0]
-    for key in ("og:title", "twitter:title", "dc.title", "parsely-title", "sailthru.title"):
-        if tags.get(key):
-            return tags[key]
+    keys = ("og:title", "twitter:title", "dc.title", "parsely-title", "sailthru.title")
+    stated = ([headline] if headline else []) + [tags[key] for key in keys if tags.get(key)]
+    candidates = stated[:1] + (h1s if len(h1s) == 1 else []) + stated[1:]
     node = markup.title
-    if node is None or not (title := _text_of(node)):
+    title = _text_of(node) if node is not None else ""
+    own = _title_without_site(title, tags) if title else None
+    held = _comparable(own or "")  # without the site's name: a logo <h1> is not a headline
+    if held:
+        for candidate in candidates:
+            if _comparable(candidate) in held:
+                return candidate
+    if stated:  # what the markup states for the headline stands
+        return candidates[0]
+    if own is None:
         return h1s[0] if h1s else None
+    if len(h1s) == 1 and _overlap(own, h1s[0]) >= 0.5:
+        return h1s[0]  # <title> shortens the headline the page shows
+    return own
+
+
+def _overlap(short: str, long: str) -> float:
+    """Share of the character pairs of `short` found in `long` (any script, no word splitting)."""
+    a, b = _comparable(short), _comparable(long)
+    pairs = {a[i : i + 2] for i in range(len(a) - 1)}
+    return sum(p in b for p in pairs) / len(pairs) if pairs else 0.0
+
+
+def _title_without_site(title: str, tags: dict[str, str]) -> str:
     parts = _TITLE_SEPARATOR.split(title)
-    if len(parts) > 1:
-        sitename = (tags.get("og:site_name") or "").casefold()
-        kept = [p for p in parts if p.casefold() != sitename] if sitename else parts
-        return max(kept or parts, key=len)
-    return title
+    if len(parts) == 1:
+        return title
+    sitename = (tags.get("og:site_name") or "").casefold()
+    kept = [p for p in parts if p.casefold() != sitename] if sitename else parts
+    return max(kept or parts, key=len)
+
+
+def _comparable(text: str) -> str:
+    """Text as titles are compared: case, quotes, dashes and spacing set aside."""
+    text = text.casefold().translate(_TITLE_FOLD)
+    return " ".join(text.split())
+
+
+_TITLE_FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 
 
 def extract_html(

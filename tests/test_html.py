@@ -21,11 +21,13 @@ PARAGRAPHS_EN = [
 ]
 
 
-def page(body: str, head: str = "", lang: str = "en") -> bytes:
+def page(
+    body: str, head: str = "", lang: str = "en", title: str = "Budget news", h1: str = ""
+) -> bytes:
     return (
-        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>Budget news</title>{head}</head>'
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>{head}</head>'
         f"<body><header><nav><a href='/'>Home</a> <a href='/news'>News</a></nav></header>"
-        f"<main><article><h1>Budget news</h1>{body}</article></main>"
+        f"<main><article><h1>{h1 or title}</h1>{body}</article></main>"
         f"<footer>About us · Contact · Terms</footer></body></html>"
     ).encode()
 
@@ -39,7 +41,10 @@ def test_korean_page_with_jsonld_date_and_widgets() -> None:
         '"headline":"서울시 2025년 예산안 발표","datePublished":"2025-11-13T10:47:00+09:00",'
         '"author":{"@type":"Person","name":"김기자"}}</script>'
     )
-    result = clean(page(body, head, "ko"), kind="html", url="https://news.example/a/1")
+    # the <h1> is the section's name; the JSON-LD headline is the one <title> holds
+    title = "서울시 2025년 예산안 발표 | 예시일보"
+    doc = page(body, head, "ko", title, h1="Budget news")
+    result = clean(doc, kind="html", url="https://news.example/a/1")
     (entry,) = result.entries
     assert entry.title == "서울시 2025년 예산안 발표"
     assert entry.author == "김기자"
@@ -191,3 +196,33 @@ def test_very_large_pages_use_trafilaturas_fast_mode(monkeypatch: pytest.MonkeyP
     filler = "<div hidden>" + "padding " * 300_000 + "</div>"  # 2.4 million characters
     clean(page(body + filler), kind="html")
     assert seen == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("head", "h1", "title", "expected"),
+    [
+        # a JSON-LD "headline" that is a summary loses to the <h1> that <title> holds
+        (
+            '<script type="application/ld+json">{"@type":"Article","headline":'
+            '"constitutional monarchy in Oceania"}</script>',
+            "New Zealand",
+            "New Zealand - Wikipedia",
+            "New Zealand",
+        ),
+        # a logo <h1> is no headline: <title> without the site's name is
+        (
+            "",
+            "POLITICO",
+            "Insiders: Trump will sink Pence in VP debate | POLITICO",
+            "Insiders: Trump will sink Pence in VP debate",
+        ),
+        # a <title> that shortens the headline the page shows: the <h1>
+        ("", "前三季度粮食产量再创新高", "粮食产量再创新高 - 新闻中心", "前三季度粮食产量再创新高"),
+    ],
+)
+def test_the_title_is_the_headline_the_document_title_holds(
+    head: str, h1: str, title: str, expected: str
+) -> None:
+    body = "".join(f"<p>{p}</p>" for p in PARAGRAPHS_EN)
+    (entry,) = clean(page(body, head, title=title, h1=h1), kind="html").entries
+    assert entry.title == expected
