@@ -17,9 +17,8 @@ from cleaners.fingerprint import (
     DedupConfig,
     band_keys,
     hashed_jaccard,
-    normalise_text,
-    shingle_hashes,
     signature,
+    text_shingles,
 )
 from db.connect import write_transaction
 
@@ -101,11 +100,7 @@ def find_near_duplicate(
     best: NearMatch | None = None
     if not rows:
         return None
-    mine = (
-        shingles
-        if shingles is not None
-        else shingle_hashes(normalise_text(text), config.shingle_size)
-    )
+    mine = shingles if shingles is not None else text_shingles(text, config)
     for article_id, content_hash, _shared in rows:
         score = hashed_jaccard(mine, _stored_shingles(db, article_id, content_hash, config))
         if score >= config.threshold and (
@@ -122,23 +117,30 @@ def find_near_duplicate(
 # story and its copies), so the same few stored articles are verified again and again; their
 # shingles are computed once. Bounded: at most this many sets (about 30 KB each).
 _SHINGLE_CACHE_SIZE = 512
-_shingle_cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+_shingle_cache: OrderedDict[tuple[str, int, str], np.ndarray] = OrderedDict()
 
 
 def _stored_shingles(
     db: Database, article_id: int, content_hash: str, config: DedupConfig
 ) -> np.ndarray:
-    key = (content_hash, config.shingle_size)
+    key = (content_hash, config.shingle_size, config.normalisation)
     cached = _shingle_cache.get(key)
     if cached is not None:
         _shingle_cache.move_to_end(key)
         return cached
     (text,) = db.conn.execute("SELECT text FROM articles WHERE id = ?", [article_id]).fetchone()
-    shingles = shingle_hashes(normalise_text(text), config.shingle_size)
+    shingles = text_shingles(text, config)
     _shingle_cache[key] = shingles
     if len(_shingle_cache) > _SHINGLE_CACHE_SIZE:
         _shingle_cache.popitem(last=False)
     return shingles
+
+
+def exact_only_detail(text: str, config: DedupConfig) -> str:
+    """The ledger detail of an article stored without band keys: why no near-duplicate of it (or
+    by it) can be found, only an exact one."""
+    count = len(text_shingles(text, config))
+    return f"exact_only: {count} shingles < min_shingles {config.min_shingles}"
 
 
 def insert_keys(db: Database, article_id: int, keys: list[int]) -> None:
@@ -160,7 +162,7 @@ def rebuild(db: Database, config: DedupConfig, batch: int = 500) -> int:
         cursor = db.conn.execute("SELECT id, text FROM articles ORDER BY id")
         while rows := cursor.fetchmany(batch):
             for article_id, text in rows:
-                hashes = shingle_hashes(normalise_text(text), config.shingle_size)
+                hashes = text_shingles(text, config)
                 if len(hashes) >= config.min_shingles:
                     insert_keys(db, article_id, band_keys(signature(hashes, config), config))
                     count += 1
