@@ -15,7 +15,7 @@ combined, in Korean, Chinese, Japanese and English:
     punct           full-width commas and stops, NBSP and ideographic spaces, lines wrapped, CRLF
     combined        two or three of the above with chrome or an original headline
 
-Each copy is made at growing strength (1, 2, 3, 5, 8... edits) until it falls below the bands of
+Each copy is made at growing strength (1, 2, 3, 4, 5, 6, 8... edits) until it falls below the bands of
 interest, so every edit yields pairs across the Jaccard range. A pair's band is the issue's reference
 Jaccard: 5-character shingles of the article body (NFKC, case-folded, whitespace collapsed; no
 chrome, title or byline), computed from the generator's own record of what the article is, never
@@ -59,7 +59,7 @@ EDITS = (
     "punct", "combined",
 )  # fmt: skip
 BANDS = ((0.0, 0.5), (0.5, 0.8), (0.8, 0.85), (0.85, 0.9), (0.9, 1.01))
-STRENGTHS = (1, 2, 3, 5, 8, 12, 18, 27, 40, 60)
+STRENGTHS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 18, 22, 27, 33, 40, 50, 60)
 # Scores below this are not kept: the sweep of thresholds starts here.
 SWEEP_FLOOR = 0.5
 
@@ -185,13 +185,14 @@ def _html_text(path: Path) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", raw))
 
 
-def load_documents(corpus: Path, readability: Path | None, seeds: Path) -> list[Base]:
+def load_documents(corpus: Path | None, readability: Path | None, seeds: Path) -> list[Base]:
     """Real article bodies by language, whole: the extraction corpus' ground truth, the readability
     pages' expected texts (Chinese and Japanese) and the Korean seed documents."""
     texts: list[tuple[str, str]] = []
-    truth = json.loads((corpus / "ground-truth.json").read_text("utf-8"))
-    for key, item in sorted(truth.items()):
-        texts.append((f"gt:{key[:12]}", item["articleBody"]))
+    if corpus is not None:
+        truth = json.loads((corpus / "ground-truth.json").read_text("utf-8"))
+        for key, item in sorted(truth.items()):
+            texts.append((f"gt:{key[:12]}", item["articleBody"]))
     if readability is not None and readability.exists():
         for page in sorted(readability.iterdir()):
             expected = page / "expected.html"
@@ -267,8 +268,11 @@ def _edit_chrome(c: Copy, lang: str, k: int, rng: random.Random, ctx: Context) -
 
 
 def _edit_original_title(c: Copy, lang: str, k: int, rng: random.Random, ctx: Context) -> None:
-    other = rng.choice([b for b in ctx.bases if b.lang != lang])
-    headline = other.article[0][0][:80]
+    others = [b for b in ctx.bases if b.lang != lang]
+    if others:
+        headline = rng.choice(others).article[0][0][:80]
+    else:
+        headline = "美国例外论的终结" if lang == "en" else "The End of American Exceptionalism"
     c.top = [ORIGINAL_TITLE[lang] + headline]
 
 
@@ -438,13 +442,18 @@ def page_of(c: Copy, lang: str) -> tuple[str, str]:
 
 def make_pairs(bases: list[Base], seed: int, repeats: int, floor: float = 0.4) -> list[Pair]:
     """Copies of every base by every edit, at growing strength until the reference Jaccard falls
-    below `floor` (or the edit has nothing left to change), `repeats` draws of each."""
+    below `floor` (or the edit has nothing left to change), `repeats` draws of each (more for a
+    language with fewer bases)."""
     rng = random.Random(seed)
     pairs = []
+    counts = {lang: sum(b.lang == lang for b in bases) for lang in LANGUAGES}
+    most = max(counts.values())
     for i, base in enumerate(bases):
         original = base.text()
+        # a language with fewer bases gets more draws of each, so every language has as many pairs
+        draws = repeats * max(1, round(most / counts[base.lang]))
         for edit in EDITS:
-            for _ in range(repeats):
+            for _ in range(draws):
                 last = None
                 for k in STRENGTHS:
                     c = make_copy(base, edit, k, rng, bases)
