@@ -7,6 +7,7 @@ load, no pickled state. The configuration that produced the keys is pinned in `m
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -136,6 +137,18 @@ def _stored_shingles(
     return shingles
 
 
+def _exact_only_flag(metadata: str | None, indexed: bool) -> str | None:
+    """The article's metadata JSON with its `dedup` flag set or cleared, or None when unchanged."""
+    values = json.loads(metadata or "{}")
+    if indexed == (values.get("dedup") != "exact_only"):
+        return None
+    if indexed:
+        del values["dedup"]
+    else:
+        values["dedup"] = "exact_only"
+    return json.dumps(values, ensure_ascii=False, sort_keys=True)
+
+
 def exact_only_detail(text: str, config: DedupConfig) -> str:
     """The ledger detail of an article stored without band keys: why no near-duplicate of it (or
     by it) can be found, only an exact one."""
@@ -152,6 +165,8 @@ def insert_keys(db: Database, article_id: int, keys: list[int]) -> None:
 
 def rebuild(db: Database, config: DedupConfig, batch: int = 500) -> int:
     """Recompute every article's band keys with `config` and pin it; returns articles indexed.
+    This is also the migration of a database indexed with an older configuration (other
+    parameters or normalisation): band keys come from the stored text alone.
 
     Runs as one transaction, so readers and a crash see either the old index or the new one.
     """
@@ -159,13 +174,20 @@ def rebuild(db: Database, config: DedupConfig, batch: int = 500) -> int:
     with write_transaction(db):
         db.execute("DELETE FROM dedup_bands")
         db.execute("DELETE FROM meta WHERE key LIKE 'dedup.%'")  # fingerprint included
-        cursor = db.conn.execute("SELECT id, text FROM articles ORDER BY id")
+        cursor = db.conn.execute("SELECT id, text, metadata FROM articles ORDER BY id")
+        flags: list[tuple[str, int]] = []
         while rows := cursor.fetchmany(batch):
-            for article_id, text in rows:
+            for article_id, text, metadata in rows:
                 hashes = text_shingles(text, config)
-                if len(hashes) >= config.min_shingles:
+                indexed = len(hashes) >= config.min_shingles
+                if indexed:
                     insert_keys(db, article_id, band_keys(signature(hashes, config), config))
                     count += 1
+                if (flagged := _exact_only_flag(metadata, indexed)) is not None:
+                    flags.append((flagged, article_id))
+        # an article's `dedup: exact_only` flag follows the new configuration (another
+        # normalisation or min_shingles can move a text across the line)
+        db.conn.executemany("UPDATE articles SET metadata = ? WHERE id = ?", flags)
         db.conn.executemany(
             "INSERT INTO meta(key, value) VALUES (?, ?)", sorted(config.pinned().items())
         )

@@ -201,3 +201,30 @@ def test_rebuild_migrates_a_database_of_the_old_configuration(
         db_path, "SELECT state, reason, similarity FROM pages WHERE origin LIKE '%b.txt'"
     ) == [("duplicate", "near", 1.0)]
     check_ledger(db_path)
+
+
+def test_rebuild_keeps_the_exact_only_flag_in_line_with_the_configuration(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from db.connect import connect
+    from db.dedup import rebuild
+
+    assert run_cli("load", str(_write(tmp_path / "in", "a.txt", _body()))).exit_code == 0
+
+    def flag() -> object:
+        ((metadata,),) = query(db_path, "SELECT metadata FROM articles")
+        return json.loads(str(metadata)).get("dedup")
+
+    assert flag() is None
+    db = connect(str(db_path))
+    try:
+        assert rebuild(db, DedupConfig(min_shingles=100_000)) == 0  # now too short for MinHash
+        assert flag() == "exact_only"
+        assert query(db_path, "SELECT count(*) FROM dedup_bands") == [(0,)]
+        assert rebuild(db, CONFIG) == 1
+        assert flag() is None
+    finally:
+        db.close()
+    check_ledger(db_path)
