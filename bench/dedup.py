@@ -393,8 +393,10 @@ def main() -> int:
     )
     levels = [int(x) for x in args.scale.split(",") if x.strip()]
     if levels:
-        print("scale (synthetic band keys for the stored articles; 200 real probe documents):")
-        rows = scale(levels, [b.text() for b in bases][:200], config)
+        print(
+            "scale (synthetic band keys for the stored articles; 200 real whole documents as probes):"
+        )
+        rows = scale(levels, [d.text() for d in documents][:200], config)
         if len(rows) > 1:
             print(f"  largest/smallest median: {rows[-1][1] / rows[0][1]:.2f}x")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
