@@ -289,7 +289,7 @@ def report_accuracy(
     )
     print("distinct articles (each looked up against all others of its language) merged:")
     merges: dict[str, list[int]] = {}
-    for kind in ("topic", "template", "template_short"):
+    for kind in ("topic", "shared_passage", "template", "template_short"):
         for lang in gen.LANGUAGES:
             ds = [d for d in distinct if d.kind == kind and d.lang == lang]
             merged = sum(d.best is not None and d.best >= t for d in ds)
@@ -302,6 +302,13 @@ def report_accuracy(
                 f"  {kind:<15} {lang}: {merged} of {len(ds)}; highest verified score "
                 f"{cand:.3f}, highest reference J {ref:.3f}"
             )
+    shared = [d for d in distinct if d.kind == "shared_passage"]
+    for low, high in ((0.0, 0.3), (0.3, 0.5), (0.5, 1.01)):
+        ds = [d for d in shared if low <= d.reference < high]
+        merged = sum(d.best is not None and d.best >= t for d in ds)
+        print(
+            f"  shared_passage at reference J {low:.1f}-{min(high, 1.0):.1f}: {merged} of {len(ds)}"
+        )
     print("curve: recall by band (all languages and edits) and merges against the threshold:")
     print(f"  {'threshold':<10} " + " ".join(f"{b:>10}" for b in bands) + "  distinct merged")
     for th in THRESHOLDS:

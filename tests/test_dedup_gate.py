@@ -52,7 +52,7 @@ def test_no_distinct_article_is_merged(
 ) -> None:
     pairs, ids, distinct = scored
     threshold = DedupConfig().threshold
-    assert {d.kind for d in distinct} == {"topic", "template", "template_short"}
+    assert {d.kind for d in distinct} == {"topic", "shared_passage", "template", "template_short"}
     assert [d for d in distinct if d.best is not None and d.best >= threshold] == []
     # heavily edited copies (J <= 0.5) are matched only where the edit is word spacing, which
     # the normalisation folds (the text is the same once spaces between Hangul are dropped)
