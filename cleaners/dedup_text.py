@@ -112,8 +112,6 @@ def fold_variants(normalised: str) -> str:
     """Fold what copies vary without changing the article: spaces between CJK characters and
     British spelling. `normalised` is `normalise_text` output."""
     folded = _CJK_SPACE.sub("", normalised)
-    words = folded.split(" ")
-    for i, word in enumerate(words):
-        if word.endswith(_ENDINGS):
-            words[i] = _FOLDABLE.sub(_fold_ending, word)
-    return " ".join(words)
+    return " ".join(
+        [_FOLDABLE.sub(_fold_ending, w) if w.endswith(_ENDINGS) else w for w in folded.split(" ")]
+    )
