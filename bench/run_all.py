@@ -123,7 +123,7 @@ def main() -> None:
     quick = args.quick
     plan = {
         "extraction": ["extraction.py", corpus, "--rounds", "2" if quick else "5"],
-        "dedup": ["dedup.py", corpus, "--variants", "4" if quick else "12", "--scale", "" if quick else "10000,100000"],
+        "dedup": ["dedup.py", corpus, "--variants", "1" if quick else "2", "--scale", "" if quick else "10000,100000"],
         "store": ["store.py", "--articles", "2000" if quick else "5000"],
         "crawl": ["crawl.py", "--pages", "300" if quick else "2000", "--rounds", "1" if quick else "3"],
         "load": ["load.py", corpus, "--pages", "1000" if quick else "10000", "--workers", "1,2", "--rounds", str(args.load_rounds), "--scaling"],

@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 from w3lib.url import canonicalize_url
 
+from cleaners.dedup_text import fingerprint_text, fold_variants
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -38,6 +40,11 @@ _NOT_WORD = re.compile(
     r"\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]|_"
 )
 
+# What near-duplicate shingles are taken of (`shingle_text`), pinned as `DedupConfig.normalisation`.
+PLAIN = "plain"
+ARTICLE_V1 = "article-v1"
+NORMALISATIONS = (PLAIN, ARTICLE_V1)
+
 
 @dataclass(frozen=True)
 class DedupConfig:
@@ -47,9 +54,12 @@ class DedupConfig:
     seed: int = 1
     shingle_size: int = 5  # characters: works for Korean, Chinese and Japanese
     bands: int = 20
-    rows: int = 6
-    threshold: float = 0.8  # on the exact Jaccard of shingle sets, verified per candidate
+    rows: int = 5
+    threshold: float = 0.7  # on the exact Jaccard of shingle sets, verified per candidate
     min_shingles: int = 50  # below this, near-dup detection is skipped (exact-only), and recorded
+    # What the shingles are taken of (`shingle_text`): "article-v1" (the article without chrome
+    # lines, CJK spacing and British spelling folded; issue 21) or "plain" (the stored text).
+    normalisation: str = "article-v1"
     hash_scheme: str = "fnv64-splitmix64-utf32le-low32+affine32+blake2b64-le"
     datasketch_version: str = version("datasketch")
 
@@ -58,6 +68,11 @@ class DedupConfig:
             raise ValueError("bands x rows must not exceed num_perm")
         if not 0 < self.threshold <= 1:
             raise ValueError("threshold must be in (0, 1]")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(
+                f"unknown dedup normalisation {self.normalisation!r}; "
+                f"known: {', '.join(NORMALISATIONS)}"
+            )
 
     def pinned(self) -> dict[str, str]:
         """The values that must match between runs for stored band keys to stay comparable, and
@@ -94,6 +109,34 @@ def normalise_text(text: str) -> str:
     """
     text = unicodedata.normalize("NFKC", text).casefold()
     return _WS.sub(" ", _NOT_WORD.sub(" ", text)).strip()
+
+
+def shingle_text(text: str, normalisation: str = ARTICLE_V1) -> str:
+    """The string whose character shingles near-duplicate detection compares (its signature and
+    the exact Jaccard that verifies a candidate), from an article's stored text.
+
+    "article-v1": the article a reader would call it (`cleaners.dedup_text.fingerprint_text`: no
+    byline, original-headline, widget or copyright lines), normalised, then with spaces between CJK
+    characters dropped and British spelling folded (`fold_variants`). "plain": `normalise_text`.
+    The content hash is not affected: it stays the hash of the stored text's `normalise_text`.
+    """
+    return _shingle_text(text, normalisation)[1]
+
+
+def _shingle_text(text: str, normalisation: str) -> tuple[str, str]:
+    """(`normalise_text(text)`, `shingle_text(text)`), normalising once when no line is dropped."""
+    normalised = normalise_text(text)
+    if normalisation == PLAIN:
+        return normalised, normalised
+    if normalisation == ARTICLE_V1:
+        article = fingerprint_text(text)
+        return normalised, fold_variants(normalised if article is text else normalise_text(article))
+    raise ValueError(f"unknown dedup normalisation {normalisation!r}")
+
+
+def text_shingles(text: str, config: DedupConfig) -> np.ndarray:
+    """The shingle-hash set of an article's stored text under `config` (see `shingle_text`)."""
+    return shingle_hashes(shingle_text(text, config.normalisation), config.shingle_size)
 
 
 def content_hash(normalised: str) -> str:
@@ -241,12 +284,15 @@ class Fingerprint:
 
 
 def fingerprint(text: str, config: DedupConfig) -> Fingerprint:
-    normalised = normalise_text(text)
-    hashes = shingle_hashes(normalised, config.shingle_size)
+    """Content hash of the stored text (exact dedup: the same text, as normalised), signature of
+    its `shingle_text` (near dedup: the same article, whatever chrome or spelling it carries)."""
+    normalised, shingled = _shingle_text(text, config.normalisation)
+    digest = content_hash(normalised)
+    hashes = shingle_hashes(shingled, config.shingle_size)
     if len(hashes) < config.min_shingles:
-        return Fingerprint(content_hash(normalised), None)
+        return Fingerprint(digest, None)
     kept = hashes if len(hashes) <= MAX_SHIPPED_SHINGLES else None
-    return Fingerprint(content_hash(normalised), signature(hashes, config), kept)
+    return Fingerprint(digest, signature(hashes, config), kept)
 
 
 def band_keys(sig: list[int], config: DedupConfig) -> list[int]:

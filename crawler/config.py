@@ -87,6 +87,7 @@ def dedup_config(overrides: Mapping[str, Any] | None = None) -> DedupConfig:
         rows=value("DEDUP_ROWS"),
         threshold=value("DEDUP_THRESHOLD"),
         min_shingles=value("DEDUP_MIN_SHINGLES"),
+        normalisation=value("DEDUP_NORMALISATION"),
     )
 
 

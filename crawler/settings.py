@@ -32,11 +32,11 @@ CRAWLER_WORKERS = 0  # cleaning worker processes (pages cleaned at once); 0 = on
 CRAWLER_STORE_BATCH = 256  # inputs per store transaction, at most; 1 = each input on its own
 # and how long the writer waits for more inputs to join a transaction (group commit), at most
 CRAWLER_STORE_LINGER = 0.1
-CRAWLER_ADHOC_MAX_PAGES = 200
+CRAWLER_ADHOC_MAX_PAGES = 200  # `crawler crawl URL`: responses at most (--max-pages)
 # Keep every fetched response in WARC files in this folder (`crawler crawl --archive DIR`, or a
 # source's `archive` key): `crawler load DIR` re-cleans them later without fetching again
 CRAWLER_ARCHIVE_DIR = None
-CRAWLER_ARCHIVE_FILE_MB = 1024  # a new WARC file once the current one is this large  # `crawler crawl URL`: responses at most (--max-pages)
+CRAWLER_ARCHIVE_FILE_MB = 1024  # a new WARC file once the current one is this large
 
 DEDUP_ENABLED = True  # near-duplicate detection; exact dedup (URL, content hash) is always on
 DEDUP_NUM_PERM = _DEDUP.num_perm
@@ -46,6 +46,9 @@ DEDUP_BANDS = _DEDUP.bands
 DEDUP_ROWS = _DEDUP.rows
 DEDUP_THRESHOLD = _DEDUP.threshold
 DEDUP_MIN_SHINGLES = _DEDUP.min_shingles
+# what is shingled (cleaners.fingerprint): "article-v1", the article without chrome lines, CJK
+# spacing and British spelling folded (issue 21); "plain", the stored text
+DEDUP_NORMALISATION = _DEDUP.normalisation
 
 # --- Scrapy: polite and bounded by default ---------------------------------------------------
 # Sites see who crawls them and where to complain: set CRAWLER_CONTACT_URL to a page (or mailto:)

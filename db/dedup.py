@@ -7,6 +7,7 @@ load, no pickled state. The configuration that produced the keys is pinned in `m
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -17,9 +18,8 @@ from cleaners.fingerprint import (
     DedupConfig,
     band_keys,
     hashed_jaccard,
-    normalise_text,
-    shingle_hashes,
     signature,
+    text_shingles,
 )
 from db.transaction import write_transaction
 
@@ -101,11 +101,7 @@ def find_near_duplicate(
     best: NearMatch | None = None
     if not rows:
         return None
-    mine = (
-        shingles
-        if shingles is not None
-        else shingle_hashes(normalise_text(text), config.shingle_size)
-    )
+    mine = shingles if shingles is not None else text_shingles(text, config)
     for article_id, content_hash, _shared in rows:
         score = hashed_jaccard(mine, _stored_shingles(db, article_id, content_hash, config))
         if score >= config.threshold and (
@@ -122,23 +118,42 @@ def find_near_duplicate(
 # story and its copies), so the same few stored articles are verified again and again; their
 # shingles are computed once. Bounded: at most this many sets (about 30 KB each).
 _SHINGLE_CACHE_SIZE = 512
-_shingle_cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+_shingle_cache: OrderedDict[tuple[str, int, str], np.ndarray] = OrderedDict()
 
 
 def _stored_shingles(
     db: Database, article_id: int, content_hash: str, config: DedupConfig
 ) -> np.ndarray:
-    key = (content_hash, config.shingle_size)
+    key = (content_hash, config.shingle_size, config.normalisation)
     cached = _shingle_cache.get(key)
     if cached is not None:
         _shingle_cache.move_to_end(key)
         return cached
     (text,) = db.conn.execute("SELECT text FROM articles WHERE id = ?", [article_id]).fetchone()
-    shingles = shingle_hashes(normalise_text(text), config.shingle_size)
+    shingles = text_shingles(text, config)
     _shingle_cache[key] = shingles
     if len(_shingle_cache) > _SHINGLE_CACHE_SIZE:
         _shingle_cache.popitem(last=False)
     return shingles
+
+
+def _exact_only_flag(metadata: str | None, indexed: bool) -> str | None:
+    """The article's metadata JSON with its `dedup` flag set or cleared, or None when unchanged."""
+    values = json.loads(metadata or "{}")
+    if indexed == (values.get("dedup") != "exact_only"):
+        return None
+    if indexed:
+        del values["dedup"]
+    else:
+        values["dedup"] = "exact_only"
+    return json.dumps(values, ensure_ascii=False, sort_keys=True)
+
+
+def exact_only_detail(text: str, config: DedupConfig) -> str:
+    """The ledger detail of an article stored without band keys: why no near-duplicate of it (or
+    by it) can be found, only an exact one."""
+    count = len(text_shingles(text, config))
+    return f"exact_only: {count} shingles < min_shingles {config.min_shingles}"
 
 
 def insert_keys(db: Database, article_id: int, keys: list[int]) -> None:
@@ -150,6 +165,8 @@ def insert_keys(db: Database, article_id: int, keys: list[int]) -> None:
 
 def rebuild(db: Database, config: DedupConfig, batch: int = 500) -> int:
     """Recompute every article's band keys with `config` and pin it; returns articles indexed.
+    This is also the migration of a database indexed with an older configuration (other
+    parameters or normalisation): band keys come from the stored text alone.
 
     Runs as one transaction, so readers and a crash see either the old index or the new one.
     """
@@ -157,13 +174,20 @@ def rebuild(db: Database, config: DedupConfig, batch: int = 500) -> int:
     with write_transaction(db):
         db.execute("DELETE FROM dedup_bands")
         db.execute("DELETE FROM meta WHERE key LIKE 'dedup.%'")  # fingerprint included
-        cursor = db.conn.execute("SELECT id, text FROM articles ORDER BY id")
+        cursor = db.conn.execute("SELECT id, text, metadata FROM articles ORDER BY id")
+        flags: list[tuple[str, int]] = []
         while rows := cursor.fetchmany(batch):
-            for article_id, text in rows:
-                hashes = shingle_hashes(normalise_text(text), config.shingle_size)
-                if len(hashes) >= config.min_shingles:
+            for article_id, text, metadata in rows:
+                hashes = text_shingles(text, config)
+                indexed = len(hashes) >= config.min_shingles
+                if indexed:
                     insert_keys(db, article_id, band_keys(signature(hashes, config), config))
                     count += 1
+                if (flagged := _exact_only_flag(metadata, indexed)) is not None:
+                    flags.append((flagged, article_id))
+        # an article's `dedup: exact_only` flag follows the new configuration (another
+        # normalisation or min_shingles can move a text across the line)
+        db.conn.executemany("UPDATE articles SET metadata = ? WHERE id = ?", flags)
         db.conn.executemany(
             "INSERT INTO meta(key, value) VALUES (?, ?)", sorted(config.pinned().items())
         )

@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from cleaners.fingerprint import DedupConfig, band_keys
 from db import failpoints
-from db.dedup import assert_config, find_near_duplicate, insert_keys
+from db.dedup import assert_config, exact_only_detail, find_near_duplicate, insert_keys
 from db.transaction import write_transaction
 from db.vocabulary import Article, Outcome, utcnow_iso
 
@@ -121,7 +121,8 @@ def _store_unit(
     outcomes = []
     for article in unit.articles:
         outcome = _store_one(db, run_id, article, config, near)
-        rows.append(_ledger_row(run_id, article.source, outcome, attempts=unit.attempts))
+        detail = _exact_only(article, config, outcome)
+        rows.append(_ledger_row(run_id, article.source, outcome, detail, unit.attempts))
         outcomes.append(outcome)
     return outcomes
 
@@ -196,6 +197,13 @@ def _duplicate(
             similarity=match.similarity, url=a.url,
         )  # fmt: skip
     return None
+
+
+def _exact_only(a: Article, config: DedupConfig, outcome: Outcome) -> str | None:
+    """The ledger detail of a stored article too short for near-duplicate detection (issue 21)."""
+    if outcome.state != "stored" or a.signature is not None:
+        return None
+    return exact_only_detail(a.text, config)
 
 
 def _base(origin: str) -> str:

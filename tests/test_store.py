@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from cleaners.fingerprint import DedupConfig
 from db.migrations import SCHEMA_VERSION
 from tests.conftest import ROOT, SEED_LISTING, check_ledger, query
 from tests.gen import write_corpus
@@ -187,7 +188,9 @@ def test_processes_creating_one_new_database_at_once_all_succeed(tmp_path: Path)
         assert proc.returncode == 0, err
         assert out.strip() == str(SCHEMA_VERSION)  # every migration, each applied once
     assert query(db, "SELECT count(*) FROM _sqlite_migrations") == [(SCHEMA_VERSION,)]
-    assert len(query(db, "SELECT key FROM meta WHERE key LIKE 'dedup.%'")) == 10
+    assert len(query(db, "SELECT key FROM meta WHERE key LIKE 'dedup.%'")) == len(
+        DedupConfig().pinned()
+    )
 
 
 @pytest.mark.timeout(30)

@@ -147,7 +147,7 @@ def test_a_page_past_the_worker_memory_cap_ends_recorded_and_the_next_page_works
 def test_fingerprints_from_the_worker_equal_those_computed_here() -> None:
     """The worker fingerprints what it cleans (so the writer's core does not): the values must be
     the ones this process would compute, or dedup would differ between the two modes."""
-    from cleaners.fingerprint import DedupConfig, fingerprint, normalise_text, shingle_hashes
+    from cleaners.fingerprint import DedupConfig, fingerprint, text_shingles
 
     config = DedupConfig()
     body = SEED_ARTICLE.read_bytes()
@@ -166,7 +166,7 @@ def test_fingerprints_from_the_worker_equal_those_computed_here() -> None:
     # the shingle set travels with the fingerprint, so the writer need not hash the text again
     for entry, print_ in zip(cleaned.entries, cleaned.fingerprints, strict=True):
         assert print_.shingles is not None
-        assert (print_.shingles == shingle_hashes(normalise_text(entry.text), 5)).all()
+        assert (print_.shingles == text_shingles(entry.text, config)).all()
 
 
 # About a second of trafilatura's time (unclosed paragraphs make it slow), well under any deadline.
