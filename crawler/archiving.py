@@ -55,7 +55,7 @@ class WarcArchiver:
     def from_crawler(cls, crawler: Crawler) -> WarcArchiver:
         folder = crawler.settings.get("CRAWLER_ARCHIVE_DIR")
         if not folder:
-            raise NotConfigured("no CRAWLER_ARCHIVE_DIR")
+            raise NotConfigured  # off, silently (a message would be logged as a warning)
         megabytes = crawler.settings.getint("CRAWLER_ARCHIVE_FILE_MB", 1024)
         return cls(crawler, Path(folder), megabytes * 1024 * 1024)
 
