@@ -119,8 +119,7 @@ class Writer:
 
     def submit(self, work: Work) -> Future[list[Outcome]]:
         """Queue one input's unit; its future resolves when its transaction has committed (or
-        fails with the error that stopped the writer)."""
-        self.reserve(work.key)
+        fails with the error that stopped the writer). Its key was reserved at admission."""
         if self.error is not None:
             self._fail([work], self.error)
         elif self._closed:
@@ -199,9 +198,9 @@ class Writer:
         started = time.perf_counter()
         results = self.commit_group(units)
         self.report.timed_commit(started)
-        conflicts = [(w, u) for w, u in zip(group, units, strict=True) if u.conflict]
+        conflicts = [n for n, unit in enumerate(units) if unit.conflict]
         if conflicts:
-            self._record_conflicts(conflicts, results, group)
+            self._record_conflicts(conflicts, group, results)
         for work, unit, outcomes in zip(group, units, results, strict=True):
             self._release(work.key)
             if not unit.conflict:
@@ -225,22 +224,26 @@ class Writer:
         remember_validators(self.db, seen, revalidated)
 
     def _record_conflicts(
-        self, conflicts: list[tuple[Work, Unit]], results: list[list[Outcome]], group: list[Work]
+        self, conflicts: list[int], group: list[Work], results: list[list[Outcome]]
     ) -> None:
-        """Inputs whose ledger name another input of this run holds (a file literally named
-        `listing.html#1`): recorded failed on their own, if even that name is free."""
-        failures = []
-        for work, _unit in conflicts:
-            source = work.source
-            outcome = Outcome(work.key, "failed", ORIGIN_CONFLICT, url=work.url)
-            failures.append(Unit(outcome=outcome, source=source, detail="name taken in this run"))
-        recorded = self.commit_group(failures)
-        index = {id(w): n for n, w in enumerate(group)}
-        for (work, _unit), failure, outcomes in zip(conflicts, failures, recorded, strict=True):
+        """The inputs at these places of the group, whose ledger name another input of this run
+        holds (a file literally named `listing.html#1`): recorded failed on their own, if even
+        that name is free; their outcomes replace the empty ones in `results`."""
+        failures = [
+            Unit(
+                outcome=Outcome(group[n].key, "failed", ORIGIN_CONFLICT, url=group[n].url),
+                source=group[n].source,
+                detail="name taken in this run",
+            )
+            for n in conflicts
+        ]
+        for n, failure, outcomes in zip(
+            conflicts, failures, self.commit_group(failures), strict=True
+        ):
             if failure.conflict:
                 self.report.skipped[ORIGIN_CONFLICT] += 1
-                log.warning("not recorded, its name is taken in this run: %s", work.key)
-            results[index[id(work)]] = outcomes
+                log.warning("not recorded, its name is taken in this run: %s", group[n].key)
+            results[n] = outcomes
 
 
 # Module level, so a test can make the cache write fail.

@@ -149,10 +149,3 @@ REASONS: dict[str, tuple[tuple[str, ...], str]] = {
     errors.CLEAN_CRASHED: (("failed",), "the cleaning worker died on this input"),
     ORIGIN_CONFLICT: (("failed",), "another input of the run holds this name"),
 }
-
-
-def reason_key(reason: str) -> str:
-    """The REASONS entry of a reason as recorded (`http_503` -> `http_NNN`)."""
-    if reason.startswith(HTTP) and reason[len(HTTP) :].isdigit():
-        return HTTP + "NNN"
-    return reason
