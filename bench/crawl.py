@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -26,6 +27,7 @@ import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 _CONSONANTS = "bcdfghjklmnprstvwz"
@@ -78,9 +80,18 @@ def _pss_mb(pid: int, field: str = "Pss") -> float:
     return total / 1024
 
 
-def crawler(*args: str) -> tuple[float, list[float]]:
-    """Seconds for one `crawler` run, and its memory (MB) sampled every 0.2 s."""
+class Ran(NamedTuple):
+    seconds: float
+    memory: list[float]  # MB, sampled every 0.2 s
+    cpu: float  # seconds of CPU of the crawler process (not of its cleaning workers, which its
+    # fork server starts and the kernel does not count as its children)
+
+
+def crawler(*args: str, ok: tuple[int, ...] = (0,)) -> Ran:
+    """One `crawler` run: how long it took, its memory, and its process's CPU. An exit status
+    not in `ok` stops the bench."""
     exe = Path(sys.executable).parent / "crawler"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     samples = []
     with subprocess.Popen(
@@ -93,9 +104,11 @@ def crawler(*args: str) -> tuple[float, list[float]]:
             samples.append(_pss_mb(process.pid))
             time.sleep(0.2)
     elapsed = time.perf_counter() - start
-    if process.returncode != 0:
+    if process.returncode not in ok:
         raise SystemExit(f"crawler {' '.join(args)} exited {process.returncode}")
-    return elapsed, [s for s in samples if s > 0]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return Ran(elapsed, [s for s in samples if s > 0], cpu)
 
 
 def _commits(db: Path) -> int:
@@ -135,6 +148,11 @@ def main() -> int:
         action="store_true",
         help="also crawl with --archive (every response kept as WARC) and print what it costs",
     )
+    parser.add_argument(
+        "--scrapy-alone",
+        action="store_true",
+        help="also crawl with no item pipeline (fetch only): the CPU that Scrapy itself costs",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -168,19 +186,36 @@ def main() -> int:
                         shutil.rmtree(db)
                     else:
                         db.unlink()
-                load_s, load_mem = crawler("load", str(site / "news"), "--db", str(tmp / "l.db"))
-                crawl_s, crawl_mem = crawler(
+                n = args.pages
+                load_s, load_mem, load_cpu = crawler(
+                    "load", str(site / "news"), "--db", str(tmp / "l.db")
+                )
+                crawl_s, crawl_mem, crawl_cpu = crawler(
                     "crawl", "bench", "--sources", str(sources), "--db", str(tmp / "c.db"), *batch
                 )
                 transactions.append(_commits(tmp / "c.db"))
+                print(
+                    f"round {r + 1}: CPU a page of the crawler process (its cleaning workers not "
+                    f"counted): load {load_cpu / n * 1000:.1f} ms, crawl {crawl_cpu / n * 1000:.1f} ms",
+                    flush=True,
+                )
+                if args.scrapy_alone:
+                    alone = crawler(
+                        "crawl", "bench", "--sources", str(sources), "--db", str(tmp / "s.db"),
+                        "-s", "ITEM_PIPELINES={}",
+                        ok=(3,),  # its pages end failed / dropped: nothing stores them
+                    )  # fmt: skip
+                    print(
+                        f"round {r + 1}: crawl with no item pipeline (Scrapy alone): "
+                        f"{alone.cpu / n * 1000:.1f} ms of CPU a page",
+                        flush=True,
+                    )
                 if args.archive:
                     shutil.rmtree(tmp / "warc", ignore_errors=True)
-                    for db in tmp.glob("a.db*"):
-                        shutil.rmtree(db) if db.is_dir() else db.unlink()
-                    archive_s, _mem = crawler(
+                    archive_s = crawler(
                         "crawl", "bench", "--sources", str(sources), "--db", str(tmp / "a.db"),
                         "--archive", str(tmp / "warc"), *batch,
-                    )  # fmt: skip
+                    ).seconds  # fmt: skip
                     archived.append(crawl_s / archive_s)
                     print(
                         f"round {r + 1}: crawl with --archive {args.pages / archive_s:6.1f} "
@@ -190,7 +225,6 @@ def main() -> int:
                 ratios.append(load_s / crawl_s)
                 loads.append(load_s)
                 crawls.append(crawl_s)
-                n = args.pages
                 print(
                     f"round {r + 1}: load {n / load_s:6.1f} pages/s, crawl {n / crawl_s:6.1f} "
                     f"pages/s, ratio {load_s / crawl_s:.2f}x; crawl memory (PSS) by quarter "

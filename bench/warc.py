@@ -71,7 +71,7 @@ def memory(sizes: list[int]) -> None:
         for megabytes in sizes:
             archive = tmp / f"big-{megabytes}.warc.gz"
             write_big(archive, megabytes)
-            seconds, samples = crawler(
+            seconds, samples, _cpu = crawler(
                 "-q", "load", str(archive), "--db", str(tmp / f"{megabytes}.db")
             )
             size = archive.stat().st_size / 1e6
