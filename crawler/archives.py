@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
 
 from cleaners.clean import sniff_html
@@ -33,7 +32,6 @@ from db.vocabulary import BAD_ARCHIVE, REVISIT
 # that only led to inputs (robots.txt, sitemap, feed, listing), which a re-clean skips.
 ROLE_HEADER = "WARC-Crawler-Role"
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz")
-_READ_ERRORS = (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError)
 
 
 def is_archive(name: str) -> bool:
@@ -105,7 +103,7 @@ def records(
                 yield FromArchive(f"{origin}#{offset}", "", skipped="archive_done")
                 continue
             yield _one(record, f"{origin}#{offset}", source, max_bytes)
-    except _READ_ERRORS as exc:
+    except Exception as exc:  # whatever warcio or gzip makes of a broken record: never a crash
         # the record at this offset is broken: nothing after it can be trusted or read
         detail = f"{type(exc).__name__}: {exc}"[:300]
         at = f"{origin}#{iterator.offset}"
