@@ -157,13 +157,14 @@ class IncrementalMiddleware:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.state = CrawlRun.of(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IncrementalMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
-        run = CrawlRun.of(self.crawler).run
+        run = self.state.run
         if run is None:
             return None
         web = _web(spider or self.crawler.spider)
@@ -227,13 +228,15 @@ class BackoffRetryMiddleware(RetryMiddleware):
         """Wait out a retry's backoff, unless the crawl is stopping: then the retry is dropped
         (no row: the next run fetches the page again)."""
         delay = request.meta.pop("retry_delay", 0)
+        if not delay:  # every request passes here; only a retry waits
+            return
         state = CrawlRun.of(self.crawler)
         waited = 0.0
         while waited < delay and not state.stopping:
             step = min(0.2, delay - waited)
             await asyncio.sleep(step)
             waited += step
-        if state.stopping and delay:
+        if state.stopping:
             raise IgnoreRequest("stopping: retry not sent")
 
 
