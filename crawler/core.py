@@ -67,6 +67,7 @@ def build_articles(page: RawPage, cleaned: Cleaned, config: DedupConfig) -> list
                 language=entry.language,
                 metadata=metadata,
                 fetched_at=page.fetched_at,
+                entry=n if split else None,
                 content_hash=digest,
                 signature=sig,
                 shingles=print_.shingles,

@@ -135,7 +135,7 @@ def _store_one(db: Database, run_id: int, a: Article, config: DedupConfig, near:
         article_id, _hash, stored_origin = same_url
         # The same input again: a file (however its path was spelled) or the same requested URL;
         # split entries may have moved within their listing (origin#n changes).
-        if a.url.startswith("file:") or _base(stored_origin) == _base(a.origin):
+        if a.url.startswith("file:") or _same_input(stored_origin, a):
             return Outcome(a.origin, "unchanged", "same_content", article_id=article_id, url=a.url)
         return Outcome(
             a.origin, "duplicate", "url", duplicate_of=article_id, similarity=1.0, url=a.url
@@ -206,8 +206,15 @@ def _exact_only(a: Article, config: DedupConfig, outcome: Outcome) -> str | None
     return exact_only_detail(a.text, config)
 
 
-def _base(origin: str) -> str:
-    return origin.split("#", 1)[0]
+def _same_input(stored_origin: str, a: Article) -> bool:
+    """Whether the article stored from `stored_origin` came from the input `a` comes from: the
+    same requested URL, or the same listing (its entry `input#n`, n may have moved). Records of one
+    web archive (`PATH#OFFSET`) are each an input of their own."""
+    name = a.origin.removesuffix(f"#{a.entry}") if a.entry is not None else a.origin
+    if stored_origin == name:
+        return True
+    head, _, n = stored_origin.rpartition("#")
+    return head == name and n.isdigit()
 
 
 def _json(a: Article) -> str:

@@ -46,6 +46,7 @@ class Article:
     language: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     fetched_at: str | None = None  # when its text was fetched (never a publication time)
+    entry: int | None = None  # its place n in a split listing (its origin is then `input#n`)
     content_hash: str = ""
     # MinHash signature (hash values) or None when the text is too short for near-dup detection.
     signature: list[int] | None = None

@@ -129,6 +129,30 @@ def test_an_archived_url_is_deduplicated_with_the_same_url_from_elsewhere(
     check_ledger(db_path)
 
 
+def test_two_records_of_one_archive_are_two_inputs(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    """A crawl that fetched a page under two URLs of one canonical form (a tracking parameter)
+    archives two records: reloaded, the second is a URL duplicate of the first, as in the crawl,
+    never `unchanged` (records of one file are not one input), in one batch or in two."""
+    archive = tmp_path / "crawl.warc"
+    page = html("Ferry", PARAGRAPHS).encode()
+    with open(archive, "wb") as out:
+        writer = WARCWriter(out, gzip=False)
+        _response(writer, "https://news.example/ferry?utm_source=mail", page, "text/html")
+        _response(writer, "https://news.example/ferry", page, "text/html")
+    for batch in ("1", "256"):
+        db = tmp_path / f"batch-{batch}.db"
+        result = run_cli("load", str(archive), "--batch", batch, db=db)
+        assert result.exit_code == 0, result.output
+        rows = query(db, "SELECT url, state, reason FROM pages ORDER BY id")
+        assert rows == [
+            ("https://news.example/ferry", "stored", None),
+            ("https://news.example/ferry", "duplicate", "url"),
+        ], batch
+        check_ledger(db)
+
+
 def test_a_load_killed_midway_goes_on_at_the_first_record_not_done(tmp_path: Path) -> None:
     """kill -9 in the middle of an archive, then load it again: the records stored before are not
     read again, the rest are; nothing is lost or stored twice."""
