@@ -727,6 +727,354 @@ def dedup_explain(target: str, db_path: str, as_json: bool) -> None:
         click.echo(ledger.render(target, entries))
 
 
+# --- the cluster (crawler/cluster.py, docs/cluster.md) ---------------------------------------
+broker_option = click.option(
+    "--broker",
+    "broker_url",
+    envvar="CRAWLER_BROKER",
+    required=True,
+    help="The cluster's Redis, redis://HOST:PORT/N (or CRAWLER_BROKER).",
+)
+
+
+def _service_signals() -> tuple[Any, list[int]]:
+    """The first SIGINT/SIGTERM asks a writer or worker to stop after what it has in hand; a
+    second stops it at once. Both exit 128 + the signal."""
+    import threading
+
+    stop, received = threading.Event(), []
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        if stop.is_set():
+            raise Interrupted(signum)
+        stop.set()
+        click.echo("stopping: finishing what is in hand; again to stop now", err=True)
+
+    for each in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(each, handler)
+    return stop, received
+
+
+def _broker_errors(call: Callable[[], int]) -> int:
+    from crawler.broker import BrokerError
+    from crawler.cluster import WriterBusy
+
+    try:
+        return call()
+    except BrokerError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except WriterBusy as exc:
+        fail(str(exc), EXIT_BUSY)
+    except (DatabaseError, ConfigMismatch) as exc:
+        fail(str(exc))
+
+
+@cli.command("writer")
+@db_option
+@broker_option
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=settings.CRAWLER_STORE_BATCH,
+    show_default=True,
+    help="Results stored per transaction at most.",
+)
+@click.option("--no-dedup", is_flag=True, help="Skip near-duplicate detection.")
+@click.option(
+    "--exit-when-idle",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Stop after this many seconds with nothing to store (batch use); default: run until "
+    "stopped.",
+)
+@verbose_option
+def writer_cmd(
+    db_path: str, broker_url: str, batch: int, no_dedup: bool, exit_when_idle: float | None
+) -> None:
+    """Store the cluster's results into the database: the only process that writes it.
+
+    Reads cleaned, fingerprinted results from the broker, decides every duplicate, and
+    acknowledges a result only once it is committed. Stop it with Ctrl-C or SIGTERM."""
+    from crawler.cluster import ClusterWriter
+
+    stop, received = _service_signals()
+    writer = ClusterWriter(
+        db_path, broker_url, near=not no_dedup, batch=batch, stop=stop, idle_exit=exit_when_idle
+    )
+    _broker_errors(writer.serve)
+    sys.exit(128 + received[0] if received else EXIT_OK)
+
+
+@cli.command("worker")
+@broker_option
+@click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine; each runs one job at a time.",
+)
+@click.option(
+    "--cleaners",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Cleaning processes of each worker.",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds after which a job whose worker stopped renewing it goes to another worker.",
+)
+@click.option(
+    "--exit-when-idle",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Stop after this many seconds without a job (batch use); default: run until stopped.",
+)
+@verbose_option
+def worker_cmd(
+    broker_url: str, workers: int, cleaners: int, lease: float, exit_when_idle: float | None
+) -> None:
+    """Take jobs from the cluster's broker: fetch, clean and fingerprint, send the results.
+
+    Paths in load jobs must be readable here as on the machine that submitted them (shared
+    storage). Ctrl-C or SIGTERM puts the job in hand back in the queue and stops."""
+    from crawler.cluster import Worker
+
+    if workers > 1:
+        sys.exit(_spawn_workers(broker_url, workers, cleaners, lease, exit_when_idle))
+    stop, received = _service_signals()
+    worker = Worker(broker_url, lease=lease, cleaners=cleaners, idle_exit=exit_when_idle, stop=stop)
+    worker.logging_args = LOGGING["args"]
+    _broker_errors(worker.serve)
+    sys.exit(128 + received[0] if received else EXIT_OK)
+
+
+def _spawn_workers(url: str, workers: int, cleaners: int, lease: float, idle: float | None) -> int:
+    """`--workers N`: N worker processes, signals passed on, ended together."""
+    import subprocess
+
+    command = [sys.executable, "-m", "crawler.entry", *LOGGING["args"], "worker",
+               "--broker", url, "--cleaners", str(cleaners), "--lease", str(lease)]  # fmt: skip
+    if idle is not None:
+        command += ["--exit-when-idle", str(idle)]
+    children = [subprocess.Popen(command) for _ in range(workers)]
+    received: list[int] = []
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for each in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(each, forward)
+    codes = [child.wait() for child in children]
+    if received:
+        return 128 + received[0]
+    return max(codes)
+
+
+wait_option = click.option(
+    "--wait",
+    is_flag=True,
+    help="Follow the jobs to their end; print the combined report; exit as a run would.",
+)
+
+
+@cli.group("submit")
+@broker_option
+@click.pass_context
+def submit_group(ctx: click.Context, broker_url: str) -> None:
+    """Give the cluster work: prints one job id per line (see `crawler jobs`)."""
+    ctx.obj = broker_url
+
+
+def _submitted(broker_url: str, jobs: list[Any], wait: bool, chained: bool = False) -> None:
+    from crawler import broker, cluster
+
+    client = broker.connect(broker_url)
+    ids = cluster.enqueue(client, jobs, chained=chained)
+    for job in jobs:
+        click.echo(f"{job.id}\t{job.kind}\t{job.source}\t{job.title}")
+    if not wait:
+        sys.exit(EXIT_OK)
+    tty = sys.stderr.isatty()
+    show_log = logging.getLogger("crawler.progress").info
+
+    def show(line: str) -> None:
+        if tty:
+            click.echo(f"\r\033[K{line}", err=True, nl=False)
+        else:
+            show_log("%s", line)
+
+    try:
+        rows = cluster.wait(client, ids, show=show, every=1.0 if tty else 30.0)
+    except KeyboardInterrupt as exc:
+        code = exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
+        fail("stopped waiting; the jobs go on (see crawler jobs)", code)
+    if tty:
+        click.echo("\r\033[K", err=True, nl=False)
+    click.echo(cluster.combined_report(rows))
+    sys.exit(cluster.combined_exit(rows))
+
+
+@submit_group.command("load")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--source", help="Source name recorded for these inputs (as for `crawler load`).")
+@click.option("--sources", "sources_file", default=None, help="Sources file.")
+@click.option(
+    "--shard",
+    type=click.IntRange(min=1),
+    default=250,
+    show_default=True,
+    help="Files per job (each archive file is a job of its own).",
+)
+@wait_option
+@click.pass_obj
+def submit_load_cmd(
+    broker_url: str,
+    paths: tuple[str, ...],
+    source: str | None,
+    sources_file: str | None,
+    shard: int,
+    wait: bool,
+) -> None:
+    """Files, folders and web archives, as jobs stored in walk order (as `crawler load` would)."""
+    from crawler.cluster import plan_load_jobs
+
+    try:
+        jobs = plan_load_jobs(list(paths), source, sources_file, shard)
+    except InputError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except ConfigError as exc:
+        fail(str(exc))
+    _submitted(broker_url, jobs, wait, chained=True)
+
+
+@submit_group.command("crawl")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--sources", "sources_file", default=settings.CRAWLER_SOURCES_FILE, show_default=True)
+@click.option(
+    "--allow-private",
+    multiple=True,
+    metavar="ADDR",
+    help="As for `crawler crawl URL`: a private address or network a URL crawl may fetch.",
+)
+@wait_option
+@click.pass_obj
+def submit_crawl_cmd(
+    broker_url: str,
+    targets: tuple[str, ...],
+    sources_file: str,
+    allow_private: tuple[str, ...],
+    wait: bool,
+) -> None:
+    """Configured web sources or URLs, one job each (one worker crawls a source at a time)."""
+    from crawler.cluster import plan_crawl_jobs
+    from crawler.crawl import CrawlError
+
+    try:
+        jobs = plan_crawl_jobs(list(targets), sources_file, list(allow_private))
+    except CrawlError as exc:
+        fail(str(exc), exc.code)
+    _submitted(broker_url, jobs, wait)
+
+
+@submit_group.command("run")
+@click.argument("names", nargs=-1)
+@click.option("--sources", "sources_file", default=settings.CRAWLER_SOURCES_FILE, show_default=True)
+@click.option("--due", is_flag=True, help="Only sources whose schedule is due (reads --db).")
+@db_option
+@wait_option
+@click.pass_obj
+def submit_run_cmd(
+    broker_url: str,
+    names: tuple[str, ...],
+    sources_file: str,
+    due: bool,
+    db_path: str,
+    wait: bool,
+) -> None:
+    """Configured sources (all, those named, or --due): a crawl job per web source, load jobs
+    for the others."""
+    from datetime import UTC, datetime
+
+    from crawler import operate
+    from crawler.cluster import plan_crawl_jobs, plan_load_jobs
+
+    if not os.path.exists(sources_file):
+        fail(f"sources file not found: {sources_file}", EXIT_USAGE)
+    try:
+        sources = load_sources(sources_file)
+    except ConfigError as exc:
+        fail(str(exc))
+    unknown = [n for n in names if n not in sources]
+    if unknown:
+        fail(f"no source named {unknown[0]!r} in {sources_file}", EXIT_USAGE)
+    chosen = [sources[n] for n in names] if names else list(sources.values())
+    if due:
+        try:
+            db = connect(db_path)
+            planned = operate.plan(db, db_path, chosen, due_only=True, now=datetime.now(UTC))
+            db.close()
+        except (DatabaseError, sqlite3.Error) as exc:
+            fail(describe_error(exc, db_path))
+        chosen = [p.source for p in planned if p.action in ("run", "busy")]
+    jobs: list[Any] = []
+    try:
+        for source in chosen:
+            if source.web is not None:
+                jobs += plan_crawl_jobs([source.name], sources_file)
+            else:
+                jobs += plan_load_jobs(list(source.paths), source.name, sources_file)
+    except InputError as exc:
+        fail(str(exc), EXIT_USAGE)
+    if not jobs:
+        click.echo("nothing to submit")
+        sys.exit(EXIT_OK)
+    _submitted(broker_url, jobs, wait)
+
+
+@cli.command("jobs")
+@broker_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per job.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+def jobs_cmd(broker_url: str, as_json: bool, limit: int) -> None:
+    """The cluster's jobs, oldest first: queued, running (where, how far), done, failed (why)."""
+    from crawler import broker, cluster
+
+    def show() -> int:
+        rows = cluster.recent_jobs(broker.connect(broker_url), limit)
+        for row in rows:
+            if as_json:
+                row = {**row, "spec": json.loads(row.get("spec") or "{}")}
+                row["report"] = json.loads(row.get("report") or "{}")
+                click.echo(json.dumps(row, ensure_ascii=False))
+            else:
+                click.echo(cluster.describe(row))
+        if not rows and not as_json:
+            click.echo("no jobs")
+        return EXIT_OK
+
+    sys.exit(_broker_errors(show))
+
+
+@cli.command("crawl-job", hidden=True)
+@broker_option
+@click.argument("job")
+def crawl_job_cmd(broker_url: str, job: str) -> None:
+    """What a worker starts for a crawl job."""
+    from crawler.cluster import crawl_job
+
+    sys.exit(crawl_job(broker_url, job))
+
+
 def main() -> None:
     """Console-script entry point: every error, usage errors included, is one line on stderr."""
     for each in (signal.SIGINT, signal.SIGTERM):  # stop like Ctrl-C: the run is closed

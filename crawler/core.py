@@ -103,9 +103,10 @@ class Ingest:
         or has it in flight: an input named twice, or a URL requested twice. Its first terminal
         state stands. (The name is checked among those in flight first: a name leaves them only
         once its row is committed, where the reader sees it.)"""
-        writer = self.run.writer
-        if writer.reserved(origin) or already_recorded(
-            self.run.reader, self.report.run_id, origin, canonical_url(url)
+        writer, reader = self.run.writer, self.run.reader
+        if writer.reserved(origin) or (
+            reader is not None
+            and already_recorded(reader, self.report.run_id, origin, canonical_url(url))
         ):
             self.report.skipped["repeated_input"] += 1
             return True

@@ -97,7 +97,7 @@ class CrawlRun:
         if source is not None:
             self.options = source.clean
         self.options = cleaning_options(settings, self.options)
-        run = Run(
+        run = self._remote_run(name) or Run(
             self.db_path,
             name,
             f"crawl {name}",
@@ -256,11 +256,26 @@ class CrawlRun:
             self.fatal = describe_error(run.error, self.db_path)
             log.error("%s", self.fatal)
 
+    def _remote_run(self, name: str) -> Run | None:
+        """A cluster worker's crawl (CRAWLER_JOB set by `crawler crawl-job`): its pages go to the
+        job's results stream, not into a database (crawler/cluster.py)."""
+        settings = self.crawler.settings
+        job = settings.get("CRAWLER_JOB")
+        if not job:
+            return None
+        from crawler import broker
+        from crawler.remote import RemoteRun
+
+        client = broker.connect(settings.get("CRAWLER_BROKER"))
+        return RemoteRun(client, job, name, dedup_config(settings))
+
     def _settle_dropped(self, run: Run, ingest: Ingest) -> None:
         """Article requests that ended without any ledger row (see LedgerNetMiddleware)."""
         name = run.report.source
         for origin, url in self.article_origins.items():
-            if run.writer.reserved(origin) or recorded(run.reader, run.report.run_id, origin):
+            if run.writer.reserved(origin) or (
+                run.reader is not None and recorded(run.reader, run.report.run_id, origin)
+            ):
                 continue
             page = RawPage(origin=origin, url=url, source=name, body=b"")
             if ingest.settle(page, "failed", DROPPED, "the request ended without a result"):

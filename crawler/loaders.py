@@ -16,7 +16,7 @@ import os
 import stat
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
@@ -260,9 +260,16 @@ def load_files(ingest: Ingest, paths: list[str], options: CleanOptions, pool: Cl
         report.skipped[reason] += 1
         log.debug("skipped %s: %s", display(path), reason)
 
+    load_inputs(ingest, walk(paths, skipped), options, pool)
+
+
+def load_inputs(
+    ingest: Ingest, inputs: Iterable[FileInput], options: CleanOptions, pool: CleanerPool
+) -> None:
+    """`load_files` of inputs already walked (a cluster job's shard of a walk)."""
     loader = _Pipeline(ingest, options, pool)
     try:
-        for item in walk(paths, skipped):
+        for item in inputs:
             loader.add(item)
         loader.finish()
     finally:
@@ -321,7 +328,8 @@ class _Pipeline:
             page = RawPage(origin=item.origin, url=file_url(item.path), source=source, body=b"")
             self._queue(page, failure)
             return
-        done, failed = archive_offsets(self.ingest.run.reader, item.origin)
+        reader = self.ingest.run.reader  # none on a cluster worker: the writer skips what is done
+        done, failed = archive_offsets(reader, item.origin) if reader else (set(), set())
         with stream:
             records = archives.records(
                 stream, item.origin, source, self.options.max_bytes, done, failed
@@ -391,6 +399,21 @@ class _Pipeline:
                 result.cancel()
 
 
+def plan_load(
+    paths: list[str], source: str | None, sources_file: str | None
+) -> tuple[list[str], str, CleanOptions]:
+    """The paths a load reads (patterns expanded), the source it runs as and its cleaning options.
+    Raises InputError for a missing path or sources file, ConfigError for a bad sources file."""
+    paths = expand_patterns(paths)
+    check_paths(paths)
+    if sources_file is not None and not os.path.exists(sources_file):
+        raise InputError(f"sources file not found: {sources_file}")
+    sources = load_sources(sources_file or settings.CRAWLER_SOURCES_FILE)
+    chosen: Source | None = sources.get(source) if source else source_for_paths(sources, paths)
+    name = source or (chosen.name if chosen else "local")
+    return paths, name, chosen.clean if chosen else default_options()
+
+
 def load(
     paths: list[str],
     *,
@@ -412,14 +435,7 @@ def load(
     DatabaseError / ConfigMismatch when the database cannot be used: all before anything is
     written; and the database's error if it fails during the load (the run is closed `failed`).
     """
-    paths = expand_patterns(paths)
-    check_paths(paths)
-    if sources_file is not None and not os.path.exists(sources_file):
-        raise InputError(f"sources file not found: {sources_file}")
-    sources = load_sources(sources_file or settings.CRAWLER_SOURCES_FILE)
-    chosen: Source | None = sources.get(source) if source else source_for_paths(sources, paths)
-    name = source or (chosen.name if chosen else "local")
-    options = chosen.clean if chosen else default_options()
+    paths, name, options = plan_load(paths, source, sources_file)
     command = "load " + " ".join(map(display, paths))
     run = Run(db_path, name, command, dedup_config(), near=near, batch=batch, progress=progress)
     with run, CleanerPool(workers or default_workers(), memory_limit=worker_memory_limit()) as pool:

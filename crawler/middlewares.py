@@ -169,6 +169,8 @@ class IncrementalMiddleware:
             return None
         web = _web(spider or self.crawler.spider)
         revisit_days = web.revisit_days if web is not None else 0.0
+        if run.reader is None:  # a cluster worker's crawl: no database here, everything is fetched
+            return None
         row = last_fetch(run.reader, canonical_url(request.url))
         if row is None:
             return None

@@ -22,6 +22,7 @@ from cleaners.fingerprint import canonical_url
 from crawler.core import Ingest
 from crawler.extensions import CrawlRun
 from crawler.items import RawPage
+from crawler.writer import SENT
 from db import failpoints
 from db.validators import article_at
 from db.vocabulary import HTTP, NOT_MODIFIED, Outcome
@@ -84,7 +85,7 @@ class StorePipeline:
             raise FailedPage(f"not recorded, the database failed: {item.origin}") from None
         if not outcomes:
             raise Repeated(f"already recorded in this run: {item.origin}")
-        if any(o.state == "stored" for o in outcomes):
+        if any(o.state in ("stored", SENT) for o in outcomes):
             return item
         first = outcomes[0]
         raise _DROPS[first.state](f"{first.state}: {first.reason or ''} {item.origin}".strip())
@@ -120,7 +121,8 @@ class StorePipeline:
     def _not_modified(self, ingest: Ingest, item: RawPage) -> Future[list[Outcome]] | None:
         """A 304 to our validators: unchanged, not cleaned; the revisit clock restarts."""
         url = canonical_url(item.url)
-        article_id = article_at(ingest.run.reader, url)
+        reader = ingest.run.reader
+        article_id = article_at(reader, url) if reader is not None else None
         return ingest.settle(
             item, "unchanged", NOT_MODIFIED, article_id=article_id, revalidated=url
         )

@@ -24,7 +24,7 @@ from sqlite_utils import Database
 from cleaners.fingerprint import DedupConfig
 from crawler import settings
 from crawler.report import RunReport
-from crawler.writer import Writer
+from crawler.writer import Sink, Writer
 from db.connect import DatabaseError, connect, describe_error
 from db.dedup import check_config
 from db.locks import source_lock
@@ -53,19 +53,20 @@ class Run:
         self.report = RunReport(source=source)
         self._db: Database | None = None
         self._reader: Database | None = None
-        self._writer: Writer | None = None
+        self._writer: Sink | None = None
         self._held = contextlib.ExitStack()
         self.closed = False
 
     @property
-    def writer(self) -> Writer:
+    def writer(self) -> Sink:
         assert self._writer is not None, "the run is not open"
         return self._writer
 
     @property
-    def reader(self) -> Database:
-        """A connection of the producers' own, for reads (WAL: it never waits on the writer)."""
-        assert self._reader is not None, "the run is not open"
+    def reader(self) -> Database | None:
+        """A connection of the producers' own, for reads (WAL: it never waits on the writer).
+        None for a cluster worker's run (crawler/cluster.py), which has no database: its
+        results are checked against the ledger by the writer that stores them."""
         return self._reader
 
     @property

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlite_utils import Database
 
@@ -35,6 +36,10 @@ from db.store import Unit, store_units
 from db.vocabulary import CLEAN_ERROR, ORIGIN_CONFLICT, Outcome
 
 log = logging.getLogger(__name__)
+
+# The outcome a cluster worker's input gets once it is on the results stream: its ledger state is
+# decided by the writer that stores it (crawler/cluster.py).
+SENT = "sent"
 
 
 @dataclass
@@ -51,6 +56,25 @@ class Work:
     validators: tuple[str, str | None, str | None] | None = None  # (url, ETag, Last-Modified)
     revalidated: str | None = None  # a URL that answered 304: its revisit clock restarts
     future: Future[list[Outcome]] = field(default_factory=Future)
+    # A cluster job's input: its run's report (else the writer's), and delivered at least once, so
+    # a second delivery is recognised in its run's ledger and stored once.
+    report: RunReport | None = None
+    once: bool = False
+
+
+class Sink(Protocol):
+    """What producers hand their inputs to: the writer of a run, or a cluster worker's link to
+    the results stream (crawler/cluster.py)."""
+
+    error: BaseException | None
+
+    def reserve(self, key: str) -> bool: ...
+    def reserved(self, key: str) -> bool: ...
+    def release(self, key: str) -> None: ...
+    def flush(self) -> None: ...
+    def in_flight(self) -> int: ...
+    def submit(self, work: Work) -> Future[list[Outcome]]: ...
+    def close(self) -> BaseException | None: ...
 
 
 class _Stop:
@@ -195,20 +219,24 @@ class Writer:
 
     def _store(self, group: list[Work]) -> None:
         units = [self._unit(work) for work in group]
+        for work, unit in zip(group, units, strict=True):
+            if work.report is not None:
+                unit.run_id, unit.once = work.report.run_id, work.once
         started = time.perf_counter()
         results = self.commit_group(units)
         self.report.timed_commit(started)
         conflicts = [n for n, unit in enumerate(units) if unit.conflict]
         if conflicts:
-            self._record_conflicts(conflicts, group, results)
+            self._record_conflicts(conflicts, group, results, units)
         for work, unit, outcomes in zip(group, units, results, strict=True):
             self._release(work.key)
-            if not unit.conflict:
-                self.report.fired.update(work.fired)
-                self.report.removed.update(work.removed)
-                self.report.exact_only += sum(1 for a in unit.articles if a.signature is None)
-            self.report.add(outcomes)
-            self.report.tick()
+            report = work.report or self.report
+            if not (unit.conflict or unit.repeat):
+                report.fired.update(work.fired)
+                report.removed.update(work.removed)
+                report.exact_only += sum(1 for a in unit.articles if a.signature is None)
+            report.add(outcomes)
+            report.tick()
             if not work.future.done():  # done: its producer gave up on it (a cancelled crawl)
                 work.future.set_result(outcomes)
         if self.progress is not None:
@@ -224,7 +252,11 @@ class Writer:
         remember_validators(self.db, seen, revalidated)
 
     def _record_conflicts(
-        self, conflicts: list[int], group: list[Work], results: list[list[Outcome]]
+        self,
+        conflicts: list[int],
+        group: list[Work],
+        results: list[list[Outcome]],
+        units: list[Unit],
     ) -> None:
         """The inputs at these places of the group, whose ledger name another input of this run
         holds (a file literally named `listing.html#1`): recorded failed on their own, if even
@@ -234,6 +266,7 @@ class Writer:
                 outcome=Outcome(group[n].key, "failed", ORIGIN_CONFLICT, url=group[n].url),
                 source=group[n].source,
                 detail="name taken in this run",
+                run_id=units[n].run_id,
             )
             for n in conflicts
         ]
@@ -241,7 +274,7 @@ class Writer:
             conflicts, failures, self.commit_group(failures), strict=True
         ):
             if failure.conflict:
-                self.report.skipped[ORIGIN_CONFLICT] += 1
+                (group[n].report or self.report).skipped[ORIGIN_CONFLICT] += 1
                 log.warning("not recorded, its name is taken in this run: %s", group[n].key)
             results[n] = outcomes
 

@@ -10,7 +10,7 @@ from sqlite_utils import Database, Migrations
 
 from db.transaction import write_transaction
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 migrations = Migrations("crawler")
 
 
@@ -151,6 +151,16 @@ def m004_fetch_time(db: Database) -> None:
     file's load. Kept apart from `published_at`, which is never a fetch time."""
     db.execute("ALTER TABLE articles ADD COLUMN fetched_at TEXT")
     db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+
+
+@migrations()
+def m005_cluster_jobs(db: Database) -> None:
+    """The cluster job a run stores (`crawler writer`): a result delivered twice is known by its
+    job's run and its input's ledger name, and a restarted writer reopens the run of a job it had
+    not finished."""
+    db.execute("ALTER TABLE runs ADD COLUMN job TEXT")
+    db.execute("CREATE UNIQUE INDEX runs_job ON runs(job) WHERE job IS NOT NULL")
+    db.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
 
 
 def migrate(db: Database) -> None:

@@ -27,7 +27,7 @@ def mark_interrupted(db: Database) -> int:
     """Close runs left 'running' by a process on this host that no longer exists (a crash or kill -9)."""
     host = socket.gethostname()
     rows = db.execute(
-        "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", [host]
+        "SELECT id, pid FROM runs WHERE status = 'running' AND host = ? AND job IS NULL", [host]
     ).fetchall()
     dead = [int(run_id) for run_id, pid in rows if pid is None or not _alive(int(pid))]
     if dead:
@@ -62,7 +62,8 @@ def start_run(db: Database, source: str, command: str) -> int:
     mark_interrupted(db)
     with write_transaction(db):
         stale = db.execute(
-            "SELECT id FROM runs WHERE source = ? AND status = 'running'", [source]
+            "SELECT id FROM runs WHERE source = ? AND status = 'running' AND job IS NULL",
+            [source],
         ).fetchall()
         _close_interrupted(db, [int(r[0]) for r in stale])
         cursor = db.execute(
@@ -70,6 +71,48 @@ def start_run(db: Database, source: str, command: str) -> int:
             [source, command, utcnow_iso(), os.getpid(), socket.gethostname()],
         )
     return int(cursor.lastrowid or 0)
+
+
+def job_run(db: Database, job: str, source: str, command: str) -> int:
+    """The run that stores cluster job `job`: opened on its first result, reopened (`running`
+    again, under this process) when a writer that stopped before the job ended takes it up again.
+    Runs of jobs are closed by the writer when their job ends, never as a dead process's."""
+    with write_transaction(db):
+        row = db.execute("SELECT id FROM runs WHERE job = ?", [job]).fetchone()
+        if row is not None:
+            db.execute(
+                """UPDATE runs SET status = 'running', finished_at = NULL, pid = ?, host = ?
+                   WHERE id = ?""",
+                [os.getpid(), socket.gethostname(), row[0]],
+            )
+            return int(row[0])
+        cursor = db.execute(
+            """INSERT INTO runs(source, command, started_at, status, pid, host, job)
+               VALUES (?, ?, ?, 'running', ?, ?, ?)""",
+            [source, command, utcnow_iso(), os.getpid(), socket.gethostname(), job],
+        )
+    return int(cursor.lastrowid or 0)
+
+
+def close_dead_job_runs(db: Database, open_jobs: set[str]) -> int:
+    """Runs of cluster jobs left `running` whose job is no longer open (the broker lost it, or it
+    was cancelled): closed as interrupted, with their counts from the ledger."""
+    rows = db.execute("SELECT id, job FROM runs WHERE status = 'running' AND job IS NOT NULL")
+    dead = [int(run_id) for run_id, job in rows.fetchall() if job not in open_jobs]
+    if dead:
+        with write_transaction(db):
+            _close_interrupted(db, dead)
+    return len(dead)
+
+
+def ledger_reasons(db: Database, run_id: int) -> dict[tuple[str, str], int]:
+    """(state, reason) of this run's inputs, counted from the ledger itself."""
+    rows = db.execute(
+        """SELECT state, reason, count(*) FROM pages WHERE run_id = ? AND reason IS NOT NULL
+           GROUP BY state, reason""",
+        [run_id],
+    ).fetchall()
+    return {(state, reason): int(n) for state, reason, n in rows}
 
 
 def recorded(db: Database, run_id: int, origin: str) -> bool:

@@ -60,6 +60,11 @@ class Unit:
     source: str = ""
     detail: str | None = None
     conflict: bool = False
+    run_id: int | None = None  # the run it belongs to, when not the group's (cluster jobs)
+    # Delivered at least once (a broker's result): skipped, with no outcome and `repeat` set, when
+    # its run already recorded its name (checked in the transaction that would store it).
+    once: bool = False
+    repeat: bool = False
 
 
 def store_units(
@@ -72,16 +77,21 @@ def store_units(
     reads them). Returns each unit's outcomes."""
     results: list[list[Outcome]] = []
     rows: list[tuple[object, ...]] = []
-    named: set[str] = set()  # ledger names this batch writes
+    named: set[tuple[int, str]] = set()  # ledger names (run, origin) this batch writes
     with write_transaction(db):
         assert_config(db, config)
         for unit in units:
-            if _name_taken(db, run_id, unit, named):
+            run = unit.run_id or run_id
+            if unit.once and _delivered_before(db, run, unit, named):
+                unit.repeat = True
+                results.append([])
+                continue
+            if _name_taken(db, run, unit, named):
                 unit.conflict = True
                 results.append([])
                 continue
-            results.append(_store_unit(db, run_id, unit, config, near, rows))
-            named.update(o.origin for o in results[-1])
+            results.append(_store_unit(db, run, unit, config, near, rows))
+            named.update((run, o.origin) for o in results[-1])
             if unit.articles:  # an input that was cleaned (a ledger-only row is not counted)
                 failpoints.hit("before_commit")
         db.conn.executemany(_LEDGER_INSERT, rows)
@@ -89,7 +99,7 @@ def store_units(
     return results
 
 
-def _name_taken(db: Database, run_id: int, unit: Unit, named: set[str]) -> bool:
+def _name_taken(db: Database, run_id: int, unit: Unit, named: set[tuple[int, str]]) -> bool:
     """True when a ledger row this unit would write is already in this run (or in this batch):
     checked before writing anything (a savepoint per unit would do it too, but makes the search
     index flush its pending terms at each one, which costs a third of the store's speed)."""
@@ -98,11 +108,24 @@ def _name_taken(db: Database, run_id: int, unit: Unit, named: set[str]) -> bool:
         # Ingest.admit lets no input be recorded twice in a run; only a split listing's
         # `origin#n` can meet an input literally named so
         return False
-    if named.intersection(origins):
+    if named.intersection((run_id, o) for o in origins):
         return True
     marks = ", ".join("?" * len(origins))
     row = db.execute(
         f"SELECT 1 FROM pages WHERE run_id = ? AND origin IN ({marks}) LIMIT 1", [run_id, *origins]
+    ).fetchone()
+    return row is not None
+
+
+def _delivered_before(db: Database, run_id: int, unit: Unit, named: set[tuple[int, str]]) -> bool:
+    """A unit delivered again: its run (or this batch) has a ledger row of its first name."""
+    first = (
+        unit.outcome.origin if unit.outcome else unit.articles[0].origin if unit.articles else ""
+    )
+    if (run_id, first) in named:
+        return True
+    row = db.execute(
+        "SELECT 1 FROM pages WHERE run_id = ? AND origin = ?", [run_id, first]
     ).fetchone()
     return row is not None
 

@@ -77,6 +77,8 @@ def _duplicate_kinds_and_updates() -> dict[str, set[str]]:
 def _commands(group: click.Group, prefix: str = "crawler") -> list[str]:
     names = []
     for name, command in group.commands.items():
+        if command.hidden:  # internal (what a cluster worker starts for a crawl job)
+            continue
         full = f"{prefix} {name}"
         if isinstance(command, click.Group):
             names += _commands(command, full)
