@@ -316,3 +316,55 @@ def test_a_job_that_cannot_run_fails_with_its_reason(
     assert row["state"] == "failed" and "sources" in row["reason"].lower(), row
     # the run of the job is closed failed in the database, with its reason in the job
     assert query(cluster.db, "SELECT status FROM runs WHERE job = ?", (job,)) == [("failed",)]
+
+
+@pytest.mark.timeout(300)
+def test_a_source_crawled_by_a_worker_stores_what_crawler_crawl_stores(
+    cluster: Cluster, server: RedisServer, tmp_path: Path
+) -> None:
+    """A crawl job runs the same crawl on a worker (its own process), sending its pages' units;
+    the writer stores what `crawler crawl` stores (same texts, same URLs reaching them, the same
+    ledger reasons for robots and 404). Submitted twice at once, the source is crawled by one
+    worker at a time; the second crawl finds everything unchanged, never stored twice."""
+    from tests.site import serve
+    from tests.test_crawl import sources_file
+
+    # which of two identical pages a concurrent crawl stores first is timing: compare each text
+    # with every URL that reached it, and the inputs without an article by state and reason
+    found = """SELECT a.content_hash, p.url FROM pages p JOIN articles a
+               ON a.id = coalesce(p.article_id, p.duplicate_of) WHERE p.run_id = ? ORDER BY 1, 2"""
+    others = """SELECT p.url, p.state, p.reason FROM pages p WHERE p.run_id = ?
+                AND p.state IN ('rejected', 'failed') ORDER BY 1"""
+    with serve() as site:
+        sources = sources_file(tmp_path, site.base)
+        alone = tmp_path / "alone.db"
+        crawl = crawler_subprocess(
+            "crawl", "testsite", "--sources", str(sources), "--db", str(alone)
+        )
+        assert crawl.returncode in (0, 3), crawl.stderr
+        cluster.start_writer()
+        cluster.start_worker()
+        cluster.start_worker()
+        first = submit(server.url, "crawl", "testsite", "--sources", str(sources), "--wait")
+        second = submit(server.url, "crawl", "testsite", "--sources", str(sources), "--wait")
+        _out1, err1 = first.communicate(timeout=240)
+        _out2, err2 = second.communicate(timeout=240)
+    assert first.returncode in (0, 3) and second.returncode in (0, 3), (
+        err1,
+        err2,
+        cluster.output(),
+    )
+    runs = query(cluster.db, "SELECT id, started_at, finished_at FROM runs ORDER BY id")
+    assert len(runs) == 2
+    # one at a time: the second job's worker started after the first's had sent its last result
+    jobs = sorted(_jobs(server.url), key=lambda row: row["started"])
+    assert jobs[1]["started"] >= jobs[0]["sent_at"], jobs
+    first_run, second_run = (int(str(r[0])) for r in runs)
+    assert query(cluster.db, found, (first_run,)) == query(alone, found, (1,))
+    assert query(cluster.db, others, (first_run,)) == query(alone, others, (1,))
+    again = query(cluster.db, "SELECT DISTINCT state FROM pages WHERE run_id = ?", (second_run,))
+    assert {str(r[0]) for r in again} <= {"unchanged", "duplicate", "rejected"}, again
+    assert query(cluster.db, "SELECT count(*) FROM articles") == query(
+        alone, "SELECT count(*) FROM articles"
+    )
+    check_ledger(cluster.db)
