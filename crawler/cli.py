@@ -757,6 +757,8 @@ def _service_signals() -> tuple[Any, list[int]]:
 
 
 def _broker_errors(call: Callable[[], int]) -> int:
+    import redis
+
     from crawler.broker import BrokerError
     from crawler.cluster import WriterBusy
 
@@ -764,6 +766,8 @@ def _broker_errors(call: Callable[[], int]) -> int:
         return call()
     except BrokerError as exc:
         fail(str(exc), EXIT_USAGE)
+    except redis.RedisError as exc:
+        fail(f"broker: {' '.join(str(exc).split())}")
     except WriterBusy as exc:
         fail(str(exc), EXIT_BUSY)
     except (DatabaseError, ConfigMismatch) as exc:
@@ -1025,7 +1029,7 @@ def submit_run_cmd(
             db.close()
         except (DatabaseError, sqlite3.Error) as exc:
             fail(describe_error(exc, db_path))
-        chosen = [p.source for p in planned if p.action in ("run", "busy")]
+        chosen = [p.source for p in planned if p.action == "run"]
     jobs: list[Any] = []
     try:
         for source in chosen:
@@ -1050,7 +1054,7 @@ def jobs_cmd(broker_url: str, as_json: bool, limit: int) -> None:
     from crawler import broker, cluster
 
     def show() -> int:
-        rows = cluster.recent_jobs(broker.connect(broker_url), limit)
+        rows = cluster.recent_jobs(broker.connect(broker_url), limit, patience=10.0)
         for row in rows:
             if as_json:
                 row = {**row, "spec": json.loads(row.get("spec") or "{}")}

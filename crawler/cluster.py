@@ -193,7 +193,9 @@ def plan_crawl_jobs(
 
 
 # --- following jobs ----------------------------------------------------------------------------
-def job_rows(client: Client, ids: Iterable[str]) -> list[dict[str, str]]:
+def job_rows(
+    client: Client, ids: Iterable[str], stop: Callable[[], bool] | None = None
+) -> list[dict[str, str]]:
     ids = list(ids)
 
     def read() -> list[dict[str, str]]:
@@ -202,12 +204,18 @@ def job_rows(client: Client, ids: Iterable[str]) -> list[dict[str, str]]:
             pipe.hgetall(job_key(job))
         return [{text(k): text(v) for k, v in raw.items()} for raw in pipe.execute()]
 
-    return retrying(read, what="job states")
+    return retrying(read, what="job states", stop=stop)
 
 
-def recent_jobs(client: Client, limit: int = 50) -> list[dict[str, str]]:
-    ids = [text(j) for j in retrying(client.zrange, ALL, -limit, -1, what="job list")]
-    return [row for row in job_rows(client, ids) if row]
+def recent_jobs(
+    client: Client, limit: int = 50, patience: float | None = None
+) -> list[dict[str, str]]:
+    """The last `limit` jobs submitted, oldest first. `patience`: give up (the broker's error)
+    after that many seconds of an unreachable broker, instead of waiting for it."""
+    deadline = time.monotonic() + patience if patience is not None else None
+    stop = (lambda: time.monotonic() > deadline) if deadline is not None else None
+    ids = [text(j) for j in retrying(client.zrange, ALL, -limit, -1, what="job list", stop=stop)]
+    return [row for row in job_rows(client, ids, stop) if row]
 
 
 def describe(row: dict[str, str]) -> str:
@@ -578,6 +586,7 @@ class ClusterWriter:
         self.jobs: dict[str, _Open] = {}
         self.grouped: set[str] = set()
         self.drained: set[str] = set()  # streams whose entries pending from before are read
+        self.after: dict[str, str] = {}  # the job each open job is stored after ("" for none)
         self.stored = 0
 
     def serve(self) -> int:
@@ -660,12 +669,13 @@ class ClusterWriter:
 
         def read() -> list[str]:
             jobs = sorted(text(j) for j in self.client.smembers(OPEN))
+            unknown = [job for job in jobs if job not in self.after]
             pipe = self.client.pipeline(transaction=False)
-            for job in jobs:
+            for job in unknown:
                 pipe.hget(job_key(job), "after")
-            afters = [text(a) for a in pipe.execute()]
+            self.after.update(zip(unknown, (text(a) for a in pipe.execute()), strict=True))
             opened = set(jobs)
-            return [j for j, a in zip(jobs, afters, strict=True) if not a or a not in opened]
+            return [j for j in jobs if not self.after[j] or self.after[j] not in opened]
 
         return retrying(read, what=self.url, stop=self.stop.is_set)
 
@@ -715,7 +725,7 @@ class ClusterWriter:
         kind = fields.get(b"type", b"")
         body = fields.get(b"body", b"{}")
         job = stream.removeprefix(results_key(""))
-        state = self._open(job)
+        state = self._open(job) if kind in (b"unit", b"end") else None
         if state is None:  # a closed job's late result (a worker that redid it): stored already
             retrying(self.client.xack, stream, WRITER_GROUP, entry_id, what=self.url)
             return
@@ -780,6 +790,7 @@ class ClusterWriter:
         retrying(finish, what=self.url)
         self.grouped.discard(stream)
         self.drained.discard(stream)
+        self.after.pop(job, None)
         log.info("job %s %s: %s", job, outcome["state"], report.progress_line())
 
 
