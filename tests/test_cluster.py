@@ -368,3 +368,39 @@ def test_a_source_crawled_by_a_worker_stores_what_crawler_crawl_stores(
         alone, "SELECT count(*) FROM articles"
     )
     check_ledger(cluster.db)
+
+
+@pytest.mark.timeout(240)
+def test_a_stopped_worker_puts_its_job_back_and_submit_run_sends_configured_sources(
+    cluster: Cluster, server: RedisServer, tmp_path: Path
+) -> None:
+    """SIGTERM to a worker mid-job: it exits 143 and its job is queued again at once (no lease to
+    wait for); another worker finishes it. `submit run NAME` makes load jobs of a files source;
+    `crawler jobs --json` shows each job with its report."""
+    import json
+
+    from tests.gen import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus", 120)
+    sources = tmp_path / "sources.toml"
+    sources.write_text(f'[sources.docs]\nkind = "files"\npaths = ["{corpus}"]\n', "utf-8")
+    cluster.start_writer()
+    worker = cluster.start_worker(lease=600)  # a lease that never runs out in this test
+    waiting = subprocess.Popen(
+        _command("submit", "--broker", server.url, "run", "docs", "--sources", str(sources), "--wait"),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    until(lambda: _running_worker(server.url, [worker]) is not None, 120, "the worker mid-job")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 143, cluster.output()
+    assert "back in the queue" in cluster.output()
+    cluster.start_worker(lease=600)
+    out, err = waiting.communicate(timeout=180)
+    assert waiting.returncode == 0, (out, err, cluster.output())
+    assert "120 inputs" in out and "stored 120" in out
+    each_input_once(cluster.db)
+    check_ledger(cluster.db)
+    listed = crawler_subprocess("jobs", "--broker", server.url, "--json")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [r["state"] for r in rows] == ["done"] and rows[0]["source"] == "docs"
+    assert rows[0]["report"]["items"] == {"stored": 120} and int(rows[0]["attempts"]) == 2
