@@ -170,6 +170,9 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--shard", type=int, default=250)
+    parser.add_argument(
+        "--writer-rounds", type=int, default=1, help="rounds that also measure the writer alone"
+    )
     args = parser.parse_args()
     if EXE is None:
         sys.exit("bench/cluster.py: redis-server is not installed (apt install redis-server)")
@@ -198,10 +201,12 @@ def main() -> None:
             ratios.append(times["load"] / times["cluster"])
             print(f"round {r + 1}: cluster / load {ratios[-1]:.3f}x (same articles, same "
                   f"duplicates: {outcome(dbs['load'])[1]})", flush=True)  # fmt: skip
-            w = writer_alone(folder, tmp, f"w{r}", args.shard, pages)
-            writer.append(w)
-            print(f"round {r + 1} writer alone: {w['writer_pages_per_s']:.0f} pages/s; a worker "
-                  f"core cleans {w['worker_pages_per_s_per_core']:.1f} pages/s", flush=True)  # fmt: skip
+            if r < args.writer_rounds:
+                w = writer_alone(folder, tmp, f"w{r}", args.shard, pages)
+                writer.append(w)
+                print(f"round {r + 1} writer alone: {w['writer_pages_per_s']:.0f} pages/s; a "
+                      f"worker core cleans {w['worker_pages_per_s_per_core']:.1f} pages/s",
+                      flush=True)  # fmt: skip
             for each in tmp.glob("*.db*"):
                 if each.is_file():
                     each.unlink()

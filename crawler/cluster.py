@@ -104,7 +104,7 @@ class JobSpec:
 def _new_ids(n: int) -> list[str]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     batch = secrets.token_hex(3)
-    return [f"{stamp}-{batch}-{k:04d}" for k in range(1, n + 1)]
+    return [f"{stamp}-{batch}-{k:06d}" for k in range(1, n + 1)]
 
 
 def enqueue(client: Client, jobs: list[JobSpec], *, chained: bool = False) -> list[str]:
