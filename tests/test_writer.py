@@ -50,6 +50,37 @@ def test_an_input_whose_unit_cannot_be_built_fails_alone(tmp_path: Path) -> None
     check_ledger(db)
 
 
+def test_a_unit_delivered_twice_is_stored_once_in_its_jobs_run(tmp_path: Path) -> None:
+    """A cluster result may be delivered again (at-least-once): in the same group or a later one,
+    it is recognised by its name in its job's run and skipped, with no outcome; the same name in
+    another job's run is another input."""
+    from crawler.report import RunReport
+    from db.connect import connect
+    from db.runs import job_run
+
+    db = tmp_path / "j.db"
+    run = Run(str(db), "cluster", "test", dedup_config(), linger=0.2).open()
+    other = connect(str(db), migrate=False)
+    jobs = [RunReport(source="t", run_id=job_run(other, j, "t", "job")) for j in "AB"]
+    other.close()
+    deliveries = [(jobs[0], "a"), (jobs[0], "a"), (jobs[0], "b"), (jobs[1], "a")]
+    futures = [
+        run.writer.submit(Work(k, None, "t", lambda k=k: _article(k), report=r, once=True))
+        for r, k in deliveries
+    ]
+    first = [f.result(timeout=30) for f in futures]
+    again = run.writer.submit(
+        Work("b", None, "t", lambda: _article("b"), report=jobs[0], once=True)
+    ).result(timeout=30)
+    run.close("finished")
+    assert [len(o) for o in first] == [1, 0, 1, 1] and again == []
+    assert [o[0].state for o in first if o] == ["stored", "stored", "unchanged"]
+    rows = query(db, "SELECT run_id, origin FROM pages ORDER BY run_id, origin")
+    a, b = jobs[0].run_id, jobs[1].run_id
+    assert rows == [(a, "a"), (a, "b"), (b, "a")]
+    check_ledger(db)
+
+
 @pytest.mark.timeout(60)
 def test_a_signal_during_the_close_waits_until_the_run_is_closed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
