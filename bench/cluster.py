@@ -1,6 +1,6 @@
 """The cluster on Redis against one machine, on the same pages, in one run of this script.
 
-    .venv/bin/python bench/cluster.py [CORPUS] [--pages 10000] [--rounds 2] [--shard 250]
+    .venv/bin/python bench/cluster.py [CORPUS] [--pages 10000] [--rounds 2] [--shard 100]
 
 The pages are bench/load.py's: the development corpus replicated to `--pages` files with their text
 varied (distinct articles, near and exact duplicates), kept in the system's temp folder.
@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("corpus", type=Path, nargs="?")
     parser.add_argument("--pages", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--shard", type=int, default=250)
+    parser.add_argument("--shard", type=int, default=100)
     parser.add_argument(
         "--writer-rounds", type=int, default=1, help="rounds that also measure the writer alone"
     )

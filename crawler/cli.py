@@ -935,7 +935,7 @@ def _submitted(broker_url: str, jobs: list[Any], wait: bool, chained: bool = Fal
 @click.option(
     "--shard",
     type=click.IntRange(min=1),
-    default=250,
+    default=100,
     show_default=True,
     help="Files per job (each archive file is a job of its own).",
 )

@@ -79,7 +79,7 @@ from db.vocabulary import Outcome
 log = logging.getLogger(__name__)
 
 LEASE = 60.0  # seconds a job stays with a worker that stopped renewing it
-SHARD = 250  # files per load job
+SHARD = 100  # files per load job: small enough that the last jobs of a load end close together
 
 
 def _now() -> str:
