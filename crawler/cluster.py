@@ -769,6 +769,7 @@ class ClusterWriter:
         report.fired = Counter(summary.get("fired", {}))
         report.removed = Counter(summary.get("removed", {}))
         report.fetched = summary.get("fetched")
+        report.exact_only = int(summary.get("exact_only", 0) or 0)
         status = "finished" if end.get("status") == "finished" else "failed"
         close_report(self.main, report, status)
         reason = str(end.get("reason") or "")

@@ -105,6 +105,7 @@ class ResultsSender:
         entries = []
         for work in group:
             unit = _unit(work)
+            self.report.exact_only += sum(1 for a in unit.articles if a.signature is None)
             entries.append(
                 broker.encode_result(
                     self.job, work.key, work.url, work.source, unit, work.fired, work.removed,
@@ -202,6 +203,7 @@ def send_end(
             "fired": dict(report.fired),
             "removed": dict(report.removed),
             "sent": report.states.get(SENT, 0),
+            "exact_only": report.exact_only,
         }
     entry = broker.encode_end(job, status, summary, reason)
     retrying(client.xadd, results_key(job), entry, what=f"end of job {job}", stop=stop.is_set)
