@@ -269,18 +269,33 @@ def combined_report(rows: list[dict[str, str]]) -> str:
 def wait(
     client: Client, ids: list[str], *, show: Callable[[str], None], every: float = 1.0
 ) -> list[dict[str, str]]:
-    """Until every job in `ids` is done or failed (the writer closed it): their rows."""
+    """Until every job in `ids` is done or failed (the writer closed it): their rows. Polls
+    only each job's state and progress (a job's spec can be long), the open ones only."""
     shown = 0.0
+    states: dict[str, str] = {}
+    progress: dict[str, int] = {}
     while True:
-        rows = job_rows(client, ids)
-        states = Counter(row.get("state", "missing") for row in rows)
-        if all(row.get("state") in TERMINAL for row in rows):
-            return rows
+        unfinished = [job for job in ids if states.get(job) not in TERMINAL]
+        if not unfinished:
+            return job_rows(client, ids)
+
+        def read(jobs: list[str] = unfinished) -> list[list[Any]]:
+            pipe = client.pipeline(transaction=False)
+            for job in jobs:
+                pipe.hmget(job_key(job), ["state", "progress"])
+            return list(pipe.execute())
+
+        for job, (state, sent) in zip(unfinished, retrying(read, what="job states"), strict=True):
+            states[job] = text(state) or "missing"
+            progress[job] = int(text(sent) or 0)
         if time.monotonic() - shown >= every:
             shown = time.monotonic()
-            sent = sum(int(row.get("progress", 0) or 0) for row in rows)
-            show(", ".join(f"{s} {n}" for s, n in sorted(states.items())) + f"; {sent} inputs sent")
-        time.sleep(0.2)
+            counts = Counter(states.values())
+            show(
+                ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
+                + f"; {sum(progress.values())} inputs sent"
+            )
+        time.sleep(0.5)
 
 
 # --- the worker --------------------------------------------------------------------------------
