@@ -13,7 +13,9 @@ import json
 import re
 from collections import deque
 from collections.abc import Iterable
+from copy import copy
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import chain
 from typing import Any
 
@@ -391,6 +393,21 @@ _TITLE_FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "�
 _SEQUENCE_VERSION = "2.3.1"
 
 
+@cache
+def _extractor(*, fast: bool) -> Extractor:
+    """trafilatura's options as `bare_extraction` builds them for ours (reading its configuration
+    costs more than a copy: `_main_text` copies these and sets the page's URL)."""
+    return Extractor(
+        output_format="python",
+        fast=fast,
+        precision=True,
+        comments=False,
+        tables=True,
+        dedup=False,
+        with_metadata=False,
+    )
+
+
 def _main_text(
     tree: _Element, url: str | None, *, fast: bool, prune_xpath: list[str] | None
 ) -> str | None:
@@ -413,16 +430,9 @@ def _main_text(
             prune_xpath=prune_xpath or None,
         )
         return doc.text if isinstance(doc, Document) else None
-    options = Extractor(
-        output_format="python",
-        fast=fast,
-        precision=True,
-        comments=False,
-        tables=True,
-        dedup=False,
-        url=url,
-        with_metadata=False,
-    )
+    options = copy(_extractor(fast=fast))
+    options.url = url
+    options.source = url and url.encode("utf-8", "replace").decode("utf-8")  # as Extractor sets it
     try:
         if prune_xpath:
             tree = prune_unwanted_nodes(tree, [XPath(x) for x in prune_xpath])
