@@ -18,11 +18,14 @@ from lxml.etree import XPath, _Element
 from cleaners.dates import DATETIME_TEXT, _from_match, clean_author, looks_like_name, parse_iso
 
 # Elements a theme marks as the author's name (trafilatura's own markers, fewer of them).
+# (The predicates that test an attribute's presence only skip, cheaply, the many elements that
+# cannot match the ones after them.)
 _AUTHOR_ELEMENTS = XPath(
-    ".//*[self::a or self::span or self::div or self::p or self::address or self::strong]"
+    "descendant::*[@rel or @class or @id]"
     "[@rel='author' or contains(@class, 'author') or contains(@class, 'byline')"
     " or contains(@id, 'author') or contains(@class, 'writer')]"
-    " | .//a[contains(@href, '/author/') or contains(@href, '/authors/')"
+    "[self::a or self::span or self::div or self::p or self::address or self::strong]"
+    " | descendant::a[@href][contains(@href, '/author/') or contains(@href, '/authors/')"
     " or contains(@href, '/people/') or contains(@href, '/by/')]"
 )
 # Containers whose author names are not the article's: comments, related lists, sidebars.
@@ -145,7 +148,7 @@ def _itemprops(region: _Element) -> tuple[list[str], list[str]]:
     return times, authors
 
 
-_ITEMPROPS = XPath(".//*[@itemprop='datePublished' or @itemprop='author']")
+_ITEMPROPS = XPath("descendant::*[@itemprop][@itemprop='datePublished' or @itemprop='author']")
 
 
 class Visible:

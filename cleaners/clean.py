@@ -69,7 +69,7 @@ def clean(
     options = options or CleanOptions()
     if len(body) > options.max_bytes:
         raise Rejected(TOO_LARGE, f"{len(body)} bytes > {options.max_bytes}")
-    if not body.strip():
+    if not body or body.isspace():  # as `not body.strip()`, without copying the body
         raise Rejected(EMPTY)
     if kind is None:
         kind = "html" if sniff_html(body) else "text"

@@ -13,16 +13,22 @@ import json
 import re
 from collections import deque
 from collections.abc import Iterable
+from copy import copy
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import chain
 from typing import Any
 
-from lxml.etree import ParserError, XMLSyntaxError, _Element
+from lxml.etree import ParserError, XMLSyntaxError, XPath, _Element, strip_tags
 from lxml.html import HTMLParser, fromstring
+from trafilatura import __version__ as trafilatura_version
 from trafilatura import bare_extraction
 from trafilatura import utils as trafilatura_utils
-from trafilatura.settings import Document
+from trafilatura.core import trafilatura_sequence
+from trafilatura.htmlprocessing import prune_unwanted_nodes
+from trafilatura.settings import Document, Extractor
 from trafilatura.utils import load_html
+from trafilatura.xml import xmltotxt
 
 from cleaners.bylines import Visible
 from cleaners.dates import clean_author, date_from_url, parse_iso
@@ -382,31 +388,82 @@ def _comparable(text: str) -> str:
 _TITLE_FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 
 
+# The trafilatura whose `bare_extraction` body `_main_text` repeats (tests/test_html.py checks
+# that both give the same text); any other version is called through `bare_extraction`.
+_SEQUENCE_VERSION = "2.3.1"
+
+
+@cache
+def _extractor(*, fast: bool) -> Extractor:
+    """trafilatura's options as `bare_extraction` builds them for ours (reading its configuration
+    costs more than a copy: `_main_text` copies these and sets the page's URL)."""
+    return Extractor(
+        output_format="python",
+        fast=fast,
+        precision=True,
+        comments=False,
+        tables=True,
+        dedup=False,
+        with_metadata=False,
+    )
+
+
+def _main_text(
+    tree: _Element, url: str | None, *, fast: bool, prune_xpath: list[str] | None
+) -> str | None:
+    """trafilatura's main text of `tree`, as `bare_extraction(tree, ...)` with our options gives
+    it, or None when it finds none. `tree` is trafilatura's to change: the caller is done with it.
+
+    `bare_extraction` copies a tree it is handed (the caller may still need it) before pruning it;
+    ours is read by then, so for the trafilatura version we checked, its steps for our options
+    run here on the tree itself: one whole copy of the page's tree less per page."""
+    if trafilatura_version != _SEQUENCE_VERSION:
+        doc = bare_extraction(
+            tree,
+            url=url,
+            fast=fast,
+            favor_precision=True,
+            include_comments=False,
+            include_tables=True,
+            deduplicate=False,
+            with_metadata=False,  # ours, see page_metadata: cheaper, and no dates from body text
+            prune_xpath=prune_xpath or None,
+        )
+        return doc.text if isinstance(doc, Document) else None
+    options = copy(_extractor(fast=fast))
+    options.url = url
+    options.source = url and url.encode("utf-8", "replace").decode("utf-8")  # as Extractor sets it
+    try:
+        if prune_xpath:
+            tree = prune_unwanted_nodes(tree, [XPath(x) for x in prune_xpath])
+        body, text, _comments, comments = trafilatura_sequence(tree, options, options.url or None)
+        if options.max_tree_size:  # not set in trafilatura's default configuration
+            if len(body) > options.max_tree_size:
+                strip_tags(body, "hi")
+            if len(body) > options.max_tree_size:
+                return None
+        if len(text) < options.min_output_size and len(comments) < options.min_output_comm_size:
+            return None
+    except (TypeError, ValueError):
+        return None
+    return str(xmltotxt(body, options.formatting))
+
+
 def extract_html(
     html: str, url: str | None = None, *, prune_xpath: list[str] | None = None
 ) -> Extracted:
     """Main text of an HTML page with its metadata. Raises Rejected when there is no main text."""
     tree, depth = parse_html(html)
     meta = page_metadata(tree, url)
-    doc = bare_extraction(
-        tree,
-        url=url,
-        fast=len(html) > FAST_MODE_CHARS,
-        favor_precision=True,
-        include_comments=False,
-        include_tables=True,
-        deduplicate=False,
-        with_metadata=False,  # ours above: cheaper, and no dates from body text
-        prune_xpath=prune_xpath or None,
-    )
-    if not isinstance(doc, Document) or not doc.text or not doc.text.strip():
+    text = _main_text(tree, url, fast=len(html) > FAST_MODE_CHARS, prune_xpath=prune_xpath)
+    if not text or not text.strip():
         if depth == "cut":
             raise Rejected(TOO_DEEP, "nested deeper than 2,048 elements: the parser stops there")
         raise Rejected(NO_CONTENT, "no main text found")
     extra = {k: meta[k] for k in ("sitename", "tags") if meta.get(k)}
     return Extracted(
         deep_tree=depth,
-        text=doc.text,
+        text=text,
         title=meta.get("title") or None,
         author=meta.get("author"),
         published_at=meta.get("published_at"),

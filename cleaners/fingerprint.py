@@ -11,7 +11,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib.metadata import version
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -90,8 +90,11 @@ class DedupConfig:
         return float(1 - (1 - jaccard**self.rows) ** self.bands)
 
 
+@lru_cache(maxsize=4096)
 def canonical_url(url: str) -> str:
-    """w3lib canonical form without tracking parameters or fragment. `file:` URLs pass through."""
+    """w3lib canonical form without tracking parameters or fragment. `file:` URLs pass through.
+    Cached: a crawl asks for the same URL's form several times (the incremental check, the
+    repeated-input check, the article, the store)."""
     if url.startswith("file:"):
         return url
     parts = urlsplit(url)

@@ -24,6 +24,7 @@ _PATTERNS = {
     "latin": re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]"),
 }
 _NOT_LETTER = re.compile(r"[\W\d_]+")
+_ASCII_NOT_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())  # what _NOT_LETTER takes
 
 
 def script_counts(text: str) -> dict[str, int]:
@@ -32,8 +33,13 @@ def script_counts(text: str) -> dict[str, int]:
     sample = text[:_SAMPLE]
     if len(sample) > _STRIDE_TARGET:
         sample = sample[:: len(sample) // _STRIDE_TARGET]
+    if sample.isascii():  # the common case, counted on bytes: every letter is a Latin one
+        letters = len(sample.encode("ascii").translate(None, _ASCII_NOT_LETTERS))
+        return {"latin": letters} if letters else {}
     rest = _NOT_LETTER.sub("", sample)
     letters = len(rest)
+    if rest.isascii():  # only the punctuation or digits were not ASCII
+        return {"latin": letters} if letters else {}
     counts = {}
     for name, pattern in _PATTERNS.items():
         rest, counts[name] = pattern.subn("", rest) if rest else (rest, 0)

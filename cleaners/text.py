@@ -41,8 +41,10 @@ class TextResult:
 def to_lines(text: str) -> list[str]:
     """Trimmed lines; runs of blank lines become one '' (a paragraph break)."""
     out: list[str] = []
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        line = " ".join(_INVISIBLE.sub("", raw).split())  # any run of Unicode spaces -> " "
+    # none of the invisible characters is a line break: one pass over the whole text
+    text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    for raw in text.split("\n"):
+        line = " ".join(raw.split())  # any run of Unicode spaces -> " "
         if line or (out and out[-1]):
             out.append(line)
     while out and not out[-1]:

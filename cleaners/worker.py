@@ -68,6 +68,17 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+def start_fork_server() -> None:
+    """Start the workers' fork server now rather than with the first page: it loads the cleaners
+    and the language model (a second or two) while the caller sets itself up (a crawl: Scrapy,
+    then robots.txt and the first listing), so the first pages do not wait for it. A no-op where
+    workers are spawned, not forked from a server."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _widen(conn: Connection) -> int:
     """Grow the pipe behind `conn` to PIPE_BYTES if the system allows; its capacity in bytes
     (0 where it cannot be told: then nothing is sent ahead)."""

@@ -19,6 +19,7 @@ from scrapy.settings import Settings
 from scrapy.utils.ossignal import install_shutdown_handlers
 from twisted.internet.defer import Deferred
 
+from cleaners.worker import start_fork_server
 from crawler import settings as project_settings
 from crawler.config import ADHOC_MAX_PAGES, ConfigError, Source, adhoc_source, load_sources
 from crawler.extensions import CrawlRun
@@ -133,6 +134,7 @@ def start(process: CrawlerProcessBase, crawler: Crawler, **spider_args: Any) -> 
 
     crawler.signals.connect(deliver_early, signal=signals.engine_started)
     install_shutdown_handlers(on_signal)
+    start_fork_server()  # the cleaning workers' server warms up while Scrapy starts
     setup = process.crawl(crawler, **spider_args)
     if isinstance(setup, Deferred):  # read its failure: Twisted would print it as "unhandled"
         setup.addErrback(lambda failure: log.error("the crawl failed: %s", failure.value))

@@ -76,6 +76,10 @@ DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 # an outcome (in the ledger and the run report), not a warning.
 DEFAULT_DROPITEM_LOG_LEVEL = "INFO"
 TELNETCONSOLE_ENABLED = False
+# Scrapy's downloader stats (request and response counts and bytes, per method and status) cost
+# every request and response a pass through one more middleware; the run report has its own
+# counts (responses received come from CoreStats)
+DOWNLOADER_STATS = False
 # Scrapy 2.19's remote-control extension runs an HTTP server that executes Python code (token in a
 # job file under ~/.local/state): like the telnet console, not something an unattended crawl opens.
 REMOTE_CONTROL_ENABLED = False

@@ -135,6 +135,46 @@ def test_extraction_keeps_what_trafilatura_keeps_on_the_same_page() -> None:
             assert line.strip() in entry.text
 
 
+@pytest.mark.parametrize("prune_xpath", [None, ["//div[@class='promo']"]])
+@pytest.mark.parametrize("fast", [False, True])
+def test_main_text_is_what_bare_extraction_gives(prune_xpath: list[str] | None, fast: bool) -> None:
+    """`_main_text` runs trafilatura's steps on the tree without `bare_extraction`'s copy of it:
+    the text must be the same, for the pages of these tests and for none found."""
+    from trafilatura import bare_extraction
+
+    from cleaners.extract import _main_text, parse_html
+
+    promo = (
+        "<div class='promo'><p>Subscribe today and get three months of the paper free.</p></div>"
+    )
+    bodies = [
+        "".join(f"<p>{p}</p>" for p in PARAGRAPHS_EN) + promo,
+        "<table><tr><td>" + "</td><td>".join(PARAGRAPHS_EN) + "</td></tr></table>",
+        "<div><ul>"
+        + "".join(f"<li><a href='/x'>{p[:30]}</a></li>" for p in PARAGRAPHS_EN)
+        + "</ul></div>",
+        "<div></div>",
+    ]
+    for body in bodies:
+        html = page(body).decode()
+        reference = bare_extraction(
+            parse_html(html)[0],
+            url="https://news.example/a/1",
+            fast=fast,
+            favor_precision=True,
+            include_comments=False,
+            include_tables=True,
+            deduplicate=False,
+            with_metadata=False,
+            prune_xpath=prune_xpath,
+        )
+        expected = reference.text if reference is not None else None  # type: ignore[union-attr]
+        text = _main_text(
+            parse_html(html)[0], "https://news.example/a/1", fast=fast, prune_xpath=prune_xpath
+        )
+        assert text == expected
+
+
 def test_per_source_prune_xpath_leaves_trafilatura_untouched() -> None:
     import trafilatura.htmlprocessing
     import trafilatura.xpaths
@@ -184,13 +224,13 @@ def test_very_large_pages_use_trafilaturas_fast_mode(monkeypatch: pytest.MonkeyP
     import cleaners.extract
 
     seen: list[bool] = []
-    real = cleaners.extract.bare_extraction
+    real = cleaners.extract._main_text
 
     def spy(*args: object, **kwargs: object) -> object:
         seen.append(bool(kwargs["fast"]))
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cleaners.extract, "bare_extraction", spy)
+    monkeypatch.setattr(cleaners.extract, "_main_text", spy)
     body = "".join(f"<p>{p}</p>" for p in PARAGRAPHS_EN)
     clean(page(body), kind="html")
     filler = "<div hidden>" + "padding " * 300_000 + "</div>"  # 2.4 million characters
