@@ -24,11 +24,17 @@ from lxml.html import HTMLParser, fromstring
 from trafilatura import __version__ as trafilatura_version
 from trafilatura import bare_extraction
 from trafilatura import utils as trafilatura_utils
-from trafilatura.core import trafilatura_sequence
-from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.settings import Document, Extractor
 from trafilatura.utils import load_html
-from trafilatura.xml import xmltotxt
+
+try:  # trafilatura's inner steps (not its documented API): used only for the version checked
+    from trafilatura.core import trafilatura_sequence
+    from trafilatura.htmlprocessing import prune_unwanted_nodes
+    from trafilatura.xml import xmltotxt
+
+    _INNER_STEPS = True
+except ImportError:  # another trafilatura: bare_extraction, as before
+    _INNER_STEPS = False
 
 from cleaners.bylines import Visible
 from cleaners.dates import clean_author, date_from_url, parse_iso
@@ -417,7 +423,7 @@ def _main_text(
     `bare_extraction` copies a tree it is handed (the caller may still need it) before pruning it;
     ours is read by then, so for the trafilatura version we checked, its steps for our options
     run here on the tree itself: one whole copy of the page's tree less per page."""
-    if trafilatura_version != _SEQUENCE_VERSION:
+    if trafilatura_version != _SEQUENCE_VERSION or not _INNER_STEPS:
         doc = bare_extraction(
             tree,
             url=url,

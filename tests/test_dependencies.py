@@ -55,6 +55,10 @@ PRIVATE = [
     ("scrapy.downloadermiddlewares.robotstxt", "RobotsTxtMiddleware._parse_robots"),  # middlewares
     ("scrapy.downloadermiddlewares.robotstxt", "RobotsTxtMiddleware._robots_error"),
     ("datasketch.minhash", "_fmix"),  # cleaners/fingerprint.py
+    # cleaners/extract.py: bare_extraction's inner steps, for the trafilatura version it checks
+    ("trafilatura.core", "trafilatura_sequence"),
+    ("trafilatura.htmlprocessing", "prune_unwanted_nodes"),
+    ("trafilatura.xml", "xmltotxt"),
 ]
 
 
