@@ -210,21 +210,24 @@ def main() -> None:
             for each in tmp.glob("*.db*"):
                 if each.is_file():
                     each.unlink()
-    rate = statistics.median(w["writer_pages_per_s"] for w in writer)
-    per_core = statistics.median(w["worker_pages_per_s_per_core"] for w in writer)
-    result = {
+    result: dict[str, object] = {
         "pages": pages,
         "rounds": args.rounds,
         "cluster_to_load": round(statistics.median(ratios), 3),
         "ratios": [round(x, 3) for x in ratios],
-        "writer_pages_per_s": round(rate, 1),
-        "worker_pages_per_s_per_core": round(per_core, 2),
-        "cores_one_writer_keeps_busy": round(rate / per_core, 1),
     }
     print(f"cluster (1 writer + 2 workers) / crawler load --workers 2: "
           f"{result['cluster_to_load']:.3f}x (median of {args.rounds}; target >= 0.9x)")  # fmt: skip
-    print(f"writer alone: {rate:.0f} pages/s = {result['cores_one_writer_keeps_busy']} worker cores "
-          f"at {per_core:.1f} pages/s each")  # fmt: skip
+    if writer:
+        rate = statistics.median(w["writer_pages_per_s"] for w in writer)
+        per_core = statistics.median(w["worker_pages_per_s_per_core"] for w in writer)
+        result |= {
+            "writer_pages_per_s": round(rate, 1),
+            "worker_pages_per_s_per_core": round(per_core, 2),
+            "cores_one_writer_keeps_busy": round(rate / per_core, 1),
+        }
+        print(f"writer alone: {rate:.0f} pages/s = {result['cores_one_writer_keeps_busy']} worker "
+              f"cores at {per_core:.1f} pages/s each")  # fmt: skip
     print("RESULT " + json.dumps(result))
 
 
