@@ -173,6 +173,9 @@ def main() -> None:
     parser.add_argument(
         "--writer-rounds", type=int, default=1, help="rounds that also measure the writer alone"
     )
+    parser.add_argument(
+        "--writer-only", action="store_true", help="only the writer alone (--rounds times)"
+    )
     args = parser.parse_args()
     if EXE is None:
         sys.exit("bench/cluster.py: redis-server is not installed (apt install redis-server)")
@@ -186,6 +189,8 @@ def main() -> None:
         tmp = Path(name)
         for r in range(args.rounds):
             order = ["load", "cluster"] if r % 2 == 0 else ["cluster", "load"]
+            if args.writer_only:
+                order = []
             times: dict[str, float] = {}
             dbs: dict[str, Path] = {}
             for side in order:
@@ -196,12 +201,13 @@ def main() -> None:
                     times[side], dbs[side] = cluster_side(folder, tmp, f"c{r}", args.shard)
                 print(f"round {r + 1} {side}: {times[side]:.1f} s, {pages / times[side]:.1f} pages/s",
                       flush=True)  # fmt: skip
-            if outcome(dbs["load"]) != outcome(dbs["cluster"]):
-                sys.exit("bench/cluster.py: the cluster stored other articles than crawler load")
-            ratios.append(times["load"] / times["cluster"])
-            print(f"round {r + 1}: cluster / load {ratios[-1]:.3f}x (same articles, same "
-                  f"duplicates: {outcome(dbs['load'])[1]})", flush=True)  # fmt: skip
-            if r < args.writer_rounds:
+            if order:
+                if outcome(dbs["load"]) != outcome(dbs["cluster"]):
+                    sys.exit("bench/cluster.py: the cluster stored other articles than load")
+                ratios.append(times["load"] / times["cluster"])
+                print(f"round {r + 1}: cluster / load {ratios[-1]:.3f}x (same articles, same "
+                      f"duplicates: {outcome(dbs['load'])[1]})", flush=True)  # fmt: skip
+            if r < args.writer_rounds or args.writer_only:
                 w = writer_alone(folder, tmp, f"w{r}", args.shard, pages)
                 writer.append(w)
                 print(f"round {r + 1} writer alone: {w['writer_pages_per_s']:.0f} pages/s; a "
@@ -210,14 +216,12 @@ def main() -> None:
             for each in tmp.glob("*.db*"):
                 if each.is_file():
                     each.unlink()
-    result: dict[str, object] = {
-        "pages": pages,
-        "rounds": args.rounds,
-        "cluster_to_load": round(statistics.median(ratios), 3),
-        "ratios": [round(x, 3) for x in ratios],
-    }
-    print(f"cluster (1 writer + 2 workers) / crawler load --workers 2: "
-          f"{result['cluster_to_load']:.3f}x (median of {args.rounds}; target >= 0.9x)")  # fmt: skip
+    result: dict[str, object] = {"pages": pages, "rounds": args.rounds}
+    if ratios:
+        result["cluster_to_load"] = round(statistics.median(ratios), 3)
+        result["ratios"] = [round(x, 3) for x in ratios]
+        print(f"cluster (1 writer + 2 workers) / crawler load --workers 2: "
+              f"{result['cluster_to_load']:.3f}x (median of {args.rounds}; target >= 0.9x)")  # fmt: skip
     if writer:
         rate = statistics.median(w["writer_pages_per_s"] for w in writer)
         per_core = statistics.median(w["worker_pages_per_s_per_core"] for w in writer)
