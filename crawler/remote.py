@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any
 
@@ -30,7 +31,15 @@ class JobGone(Exception):
 class ResultsSender:
     """A `Sink` (crawler/writer.py) that sends each input's unit of work to its job's results
     stream instead of storing it: in groups, retried while the broker is down (nothing is
-    dropped); each future resolves with a `sent` outcome once its entry is in Redis."""
+    dropped); each future resolves with a `sent` outcome once its entry is in Redis.
+
+    A group waits up to LINGER seconds for more (or until the producer flushes because it waits
+    for one): with Redis writing each reply's data to disk first (appendfsync always), one send
+    per page would make the disk's fsync time, not the cleaning, set the pace."""
+
+    BATCH = 256
+    LINGER = 0.1
+    CHECK_EVERY = 5.0  # seconds between checks that the job is still open
 
     def __init__(self, client: Client, job: str, report: RunReport, stop: threading.Event) -> None:
         self.client, self.job, self.report, self.stop = client, job, report, stop
@@ -41,6 +50,8 @@ class ResultsSender:
         self._reserved: set[str] = set()
         self._done: set[str] = set()  # names sent in this job: a repeated input is skipped
         self._closed = False
+        self._flushed = False
+        self._checked = 0.0
         self._thread = threading.Thread(target=self._serve, name="sender", daemon=True)
         self._thread.start()
 
@@ -60,6 +71,7 @@ class ResultsSender:
 
     def flush(self) -> None:
         with self._cond:
+            self._flushed = True
             self._cond.notify()
 
     def in_flight(self) -> int:
@@ -86,9 +98,17 @@ class ResultsSender:
             with self._cond:
                 while not self._queue and not self._closed:
                     self._cond.wait()
+                deadline = time.monotonic() + self.LINGER
+                while (
+                    len(self._queue) < self.BATCH
+                    and not (self._closed or self._flushed)
+                    and (wait := deadline - time.monotonic()) > 0
+                ):
+                    self._cond.wait(wait)
+                self._flushed = False
                 if not self._queue:
                     return
-                group, self._queue = self._queue[:256], self._queue[256:]
+                group, self._queue = self._queue[: self.BATCH], self._queue[self.BATCH :]
             try:
                 self._send(group)
             except BaseException as exc:  # stopped while the broker was down
@@ -115,8 +135,10 @@ class ResultsSender:
         stream = results_key(self.job)
 
         def send() -> None:
-            if text(self.client.hget(job_key(self.job), "state")) in TERMINAL:
-                raise JobGone(f"job {self.job} was closed meanwhile (another worker redid it)")
+            if time.monotonic() - self._checked > self.CHECK_EVERY:
+                if text(self.client.hget(job_key(self.job), "state")) in TERMINAL:
+                    raise JobGone(f"job {self.job} was closed meanwhile (another worker redid it)")
+                self._checked = time.monotonic()
             pipe = self.client.pipeline(transaction=False)
             for entry in entries:
                 pipe.xadd(stream, entry)
