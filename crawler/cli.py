@@ -830,7 +830,7 @@ def writer_cmd(
 @click.option(
     "--lease",
     type=click.FloatRange(min=1),
-    default=60.0,
+    default=settings.CRAWLER_CLUSTER_LEASE,
     show_default=True,
     help="Seconds after which a job whose worker stopped renewing it goes to another worker.",
 )
@@ -935,7 +935,7 @@ def _submitted(broker_url: str, jobs: list[Any], wait: bool, chained: bool = Fal
 @click.option(
     "--shard",
     type=click.IntRange(min=1),
-    default=100,
+    default=settings.CRAWLER_CLUSTER_SHARD,
     show_default=True,
     help="Files per job (each archive file is a job of its own).",
 )

@@ -38,7 +38,7 @@ from typing import Any
 import redis
 
 from cleaners.worker import CleanerPool
-from crawler import broker
+from crawler import broker, settings
 from crawler.broker import (
     ALL,
     JOBS,
@@ -72,14 +72,20 @@ from crawler.writer import Work, Writer
 from db.connect import connect
 from db.dedup import check_config
 from db.locks import SourceBusy, source_lock
-from db.runs import close_dead_job_runs, job_run, ledger_counts, ledger_reasons
+from db.runs import (
+    close_dead_job_runs,
+    job_run,
+    ledger_counts,
+    ledger_reasons,
+    process_alive,
+)
 from db.store import Unit
 from db.vocabulary import Outcome
 
 log = logging.getLogger(__name__)
 
-LEASE = 60.0  # seconds a job stays with a worker that stopped renewing it
-SHARD = 100  # files per load job: small enough that the last jobs of a load end close together
+LEASE = settings.CRAWLER_CLUSTER_LEASE
+SHARD = settings.CRAWLER_CLUSTER_SHARD
 
 
 def _now() -> str:
@@ -622,7 +628,7 @@ class ClusterWriter:
             host, _, rest = holder.partition(":")
             pid = rest.split(":", 1)[0]
             if holder == self.node or (
-                host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+                host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
             ):
                 self.client.set(WRITER, self.node, ex=30)
                 return True
@@ -813,12 +819,4 @@ class ClusterWriter:
 def _same(unit: Unit) -> Unit:
     return unit
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True

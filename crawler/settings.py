@@ -29,6 +29,8 @@ CRAWLER_MAX_INPUT_BYTES = _limits.MAX_INPUT_BYTES
 CRAWLER_EXTRACT_TIMEOUT = _limits.EXTRACT_TIMEOUT_SECONDS
 CRAWLER_WORKER_MEMORY_MB = 4096  # address-space cap of each cleaning worker; 0 = no cap
 CRAWLER_WORKERS = 0  # cleaning worker processes (pages cleaned at once); 0 = one per core
+CRAWLER_CLUSTER_LEASE = 60.0  # seconds a job stays with a worker that stopped renewing it
+CRAWLER_CLUSTER_SHARD = 100  # files per load job: the last jobs of a load end close together
 CRAWLER_STORE_BATCH = 256  # inputs per store transaction, at most; 1 = each input on its own
 # and how long the writer waits for more inputs to join a transaction (group commit), at most
 CRAWLER_STORE_LINGER = 0.1

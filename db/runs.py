@@ -13,7 +13,8 @@ from db.transaction import write_transaction
 from db.vocabulary import FIELDS, utcnow_iso
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -29,7 +30,7 @@ def mark_interrupted(db: Database) -> int:
     rows = db.execute(
         "SELECT id, pid FROM runs WHERE status = 'running' AND host = ? AND job IS NULL", [host]
     ).fetchall()
-    dead = [int(run_id) for run_id, pid in rows if pid is None or not _alive(int(pid))]
+    dead = [int(run_id) for run_id, pid in rows if pid is None or not process_alive(int(pid))]
     if dead:
         with write_transaction(db):
             _close_interrupted(db, dead)

@@ -25,7 +25,7 @@ from db.store import Unit
 from db.vocabulary import Article, Outcome
 from tests.conftest import ROOT, check_ledger, crawler_subprocess, query
 from tests.redisserver import EXE, RedisServer
-from tests.test_workers import racing_corpus
+from tests.test_workers import outcome, racing_corpus
 
 pytestmark = pytest.mark.skipif(EXE is None, reason="redis-server is not installed")
 
@@ -103,18 +103,6 @@ def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def outcome(db: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    """What must match a single machine's load: the articles (by text) and each input's fate."""
-    articles = query(db, "SELECT origin, content_hash FROM articles ORDER BY origin")
-    ledger = query(
-        db,
-        """SELECT p.origin, p.state, p.reason, a.origin FROM pages p
-           LEFT JOIN articles a ON a.id = coalesce(p.duplicate_of, p.article_id)
-           ORDER BY p.origin""",
-    )
-    return articles, ledger
 
 
 def single_machine(corpus: Path, tmp: Path) -> tuple[list[tuple[object, ...]], ...]:
