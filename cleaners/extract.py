@@ -397,6 +397,13 @@ _TITLE_FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "�
 # The trafilatura whose `bare_extraction` body `_main_text` repeats (tests/test_html.py checks
 # that both give the same text); any other version is called through `bare_extraction`.
 _SEQUENCE_VERSION = "2.3.1"
+_OWN_STEPS = _INNER_STEPS and trafilatura_version == _SEQUENCE_VERSION
+
+
+@cache
+def _compiled(xpaths: tuple[str, ...]) -> list[XPath]:
+    """A source's prune_xpath expressions, compiled once, not once a page."""
+    return [XPath(x) for x in xpaths]
 
 
 @cache
@@ -423,7 +430,7 @@ def _main_text(
     `bare_extraction` copies a tree it is handed (the caller may still need it) before pruning it;
     ours is read by then, so for the trafilatura version we checked, its steps for our options
     run here on the tree itself: one whole copy of the page's tree less per page."""
-    if trafilatura_version != _SEQUENCE_VERSION or not _INNER_STEPS:
+    if not _OWN_STEPS:
         doc = bare_extraction(
             tree,
             url=url,
@@ -441,7 +448,7 @@ def _main_text(
     options.source = url and url.encode("utf-8", "replace").decode("utf-8")  # as Extractor sets it
     try:
         if prune_xpath:
-            tree = prune_unwanted_nodes(tree, [XPath(x) for x in prune_xpath])
+            tree = prune_unwanted_nodes(tree, _compiled(tuple(prune_xpath)))
         body, text, _comments, comments = trafilatura_sequence(tree, options, options.url or None)
         if options.max_tree_size:  # not set in trafilatura's default configuration
             if len(body) > options.max_tree_size:
