@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from scrapy import Request, Spider, signals
+from scrapy.core.engine import ExecutionEngine
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
@@ -78,6 +79,14 @@ class CrawlRun:
         if found is None:
             raise RuntimeError("crawler.extensions.CrawlRun is not enabled in EXTENSIONS")
         return found
+
+    def _engine(self) -> ExecutionEngine | None:
+        """Scrapy's engine, or None while the crawl is still being set up (Scrapy 2.13+ raises
+        RuntimeError when `crawler.engine` is read before it is set; older ones gave None)."""
+        try:
+            return self.crawler.engine
+        except RuntimeError:
+            return None
 
     @property
     def report(self) -> RunReport | None:
@@ -146,7 +155,7 @@ class CrawlRun:
             return
         self.fatal = describe_error(exc, self.db_path)
         log.error("%s: stopping the crawl", self.fatal)
-        engine = self.crawler.engine
+        engine = self._engine()
         if engine is not None and engine.spider is not None:
             deferred_from_coro(engine.close_spider_async(reason=DATABASE_ERROR))
 
@@ -179,7 +188,7 @@ class CrawlRun:
 
     def in_flight(self) -> int:
         """Pages being downloaded (not those waiting for their turn), cleaned or stored."""
-        engine = self.crawler.engine
+        engine = self._engine()
         slots = engine.downloader.slots.values() if engine is not None else []
         downloading = sum(len(slot.transferring) for slot in slots)
         return downloading + (self.run.writer.in_flight() if self.run is not None else 0)
@@ -206,7 +215,7 @@ class CrawlRun:
         """Queued requests are dropped (the next run fetches them), the pages in flight finish
         and are stored, then the spider closes as `shutdown`: the run is `interrupted`. (Before
         the spider is open, `spider_opened` closes it at once.)"""
-        engine = self.crawler.engine
+        engine = self._engine()
         if engine is None or engine.spider is None or self.run is None:
             return
         for slot in list(engine.downloader.slots.values()):  # waiting for their politeness delay
