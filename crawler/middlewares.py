@@ -280,8 +280,32 @@ class RecordedRedirectMiddleware(_RecordedRedirects, RedirectMiddleware):
     """Scrapy's 3xx redirects, recorded (see _RecordedRedirects)."""
 
 
+# Scrapy looks for <meta http-equiv="refresh"> in a page's first 4,096 characters, which are at
+# most this many bytes in any encoding
+_REFRESH_WINDOW = 4 * 4096
+
+
+def may_refresh(body: bytes) -> bool:
+    """False when a page's body cannot hold a `<meta http-equiv="refresh">` where Scrapy looks for
+    one: its first 4,096 characters have no "refresh" in any letter case. Decided on the bytes, so
+    a page that has none is never decoded for it: in UTF-8 and the web's legacy encodings (Latin,
+    EUC, Shift_JIS, GBK, Big5, ...) ASCII letters are ASCII bytes. A body with NUL bytes there
+    (UTF-16 or UTF-32, where they are not) may always hold one."""
+    head = body[:_REFRESH_WINDOW]
+    return b"\0" in head or b"refresh" in head.lower()
+
+
 class RecordedMetaRefreshMiddleware(_RecordedRedirects, MetaRefreshMiddleware):
-    """Scrapy's <meta http-equiv="refresh"> redirects, recorded (see _RecordedRedirects)."""
+    """Scrapy's <meta http-equiv="refresh"> redirects, recorded (see _RecordedRedirects). Scrapy
+    decodes every whole page to look at its start; a page whose bytes show it cannot hold a meta
+    refresh is passed on undecoded (a crawl spent about 2% of its event loop's time there)."""
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Request | Response:
+        if not may_refresh(response.body):
+            return response
+        return super().process_response(request, response)
 
 
 class RecordedCompressionMiddleware(HttpCompressionMiddleware):

@@ -19,6 +19,10 @@ COMMANDS_MODULE = "crawler.commands"
 EXTENSIONS = {
     "crawler.extensions.CrawlRun": 0,
     "crawler.archiving.WarcArchiver": 10,  # on when CRAWLER_ARCHIVE_DIR is set
+    # Scrapy 2.19's remote control (an HTTP server that runs Python code, off by default: see
+    # REMOTE_CONTROL_ENABLED below) is not even loaded: its module imports aiohttp, about 0.3 s of
+    # every crawl's start
+    "scrapy.extensions.remote_control.RemoteControl": None,
 }
 
 # --- our settings ----------------------------------------------------------------------------

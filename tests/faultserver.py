@@ -57,6 +57,9 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
     "redirect_canary_octal": ("rejected", "private_address"),
     "redirect_ipv6_loopback": ("rejected", "private_address"),
     "redirect_ipv6_mapped": ("rejected", "private_address"),
+    "meta_refresh": ("stored", None),  # <meta http-equiv="refresh"> to the article
+    "meta_refresh_utf16": ("stored", None),  # the same in a UTF-16 page
+    "meta_refresh_loop": ("rejected", "redirect_loop"),  # a refresh to itself
     "html_as_png": ("stored", None),
     "binary_as_html": ("rejected", "not_text"),
     "json_as_html": ("rejected", "not_text"),
@@ -176,6 +179,12 @@ class Server:
             return await self.send(writer, 302, "text/plain", b"", location=redirects[fault])
         if fault == "ok":
             return await self.send(writer, 200, "text/html; charset=utf-8", page)
+        if fault.startswith("meta_refresh"):
+            to = base if fault == "meta_refresh_loop" else f"/target/{n}"
+            moved = f'<html><head><meta http-equiv="Refresh" content="0; url={to}"></head><body>Moved</body></html>'
+            if fault == "meta_refresh_utf16":
+                return await self.send(writer, 200, "text/html", moved.encode("utf-16"))
+            return await self.send(writer, 200, "text/html", moved.encode())
         if fault.startswith("transient_") and hits > 1:
             return await self.send(writer, 200, "text/html; charset=utf-8", page)
         if fault == "transient_503":

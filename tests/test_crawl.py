@@ -457,3 +457,19 @@ def test_scrapy_feed_exports_list_the_stored_pages(tmp_path: Path, fmt: str) -> 
     }
     assert {r["origin"] for r in rows} == stored and len(rows) == len(stored) > 0
     assert all(r["source"] == "testsite" and "body" not in r for r in rows)
+
+
+def test_a_page_that_cannot_hold_a_meta_refresh_is_told_from_its_bytes() -> None:
+    """The shortcut around Scrapy's meta-refresh parsing never skips a page that has one where
+    Scrapy looks (its first 4,096 characters), in any of the web's encodings."""
+    from crawler.middlewares import may_refresh
+
+    tag = '<meta http-equiv="REFRESH" content="0; url=/next">'
+    for encoding in ("utf-8", "euc-kr", "shift_jis", "gb18030", "big5", "cp1252", "utf-16"):
+        page = f"<html><head><title>뉴스 ニュース 新闻</title>{tag}</head></html>"
+        body = page.encode(encoding, "replace")
+        assert may_refresh(body), encoding
+        assert may_refresh(("é" * 4000 + tag).encode(encoding, "replace")), encoding
+    assert not may_refresh(b"<html><head><title>News</title></head><body>x</body></html>")
+    # past the first 4,096 characters Scrapy does not look either
+    assert not may_refresh(b"<p>" + b"x" * 20_000 + tag.encode())

@@ -73,7 +73,8 @@ def check_oracle(db: Path, server: Running) -> dict[str, int]:
     for e in server.entries:
         if e.expected[0] == "stored":
             n = int(e.path.split("/")[2])
-            target = f"/target/{n}" if e.fault == "redirect_ok" else e.path
+            moved = e.fault in ("redirect_ok", "meta_refresh", "meta_refresh_utf16")
+            target = f"/target/{n}" if moved else e.path
             expected_urls.add(canonical_url(server.base + target))
     urls = {str(u) for (u,) in query(db, "SELECT url FROM articles")}
     assert urls == expected_urls  # 0 lost, 0 extra (and check_ledger: 0 duplicated)
