@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 from collections.abc import Mapping
 from typing import Any
 
@@ -133,12 +134,18 @@ def start(process: CrawlerProcessBase, crawler: Crawler, **spider_args: Any) -> 
                 state.signalled(signum)
 
     crawler.signals.connect(deliver_early, signal=signals.engine_started)
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    previous = {kind: signal.getsignal(kind) for kind in kinds}
     install_shutdown_handlers(on_signal)
-    start_fork_server()  # the cleaning workers' server warms up while Scrapy starts
-    setup = process.crawl(crawler, **spider_args)
-    if isinstance(setup, Deferred):  # read its failure: Twisted would print it as "unhandled"
-        setup.addErrback(lambda failure: log.error("the crawl failed: %s", failure.value))
-    process.start(install_signal_handlers=False)
+    try:
+        start_fork_server()  # the cleaning workers' server warms up while Scrapy starts
+        setup = process.crawl(crawler, **spider_args)
+        if isinstance(setup, Deferred):  # read its failure: Twisted would print it as "unhandled"
+            setup.addErrback(lambda failure: log.error("the crawl failed: %s", failure.value))
+        process.start(install_signal_handlers=False)
+    finally:  # a program that calls run_crawl gets its own handlers back
+        for kind, handler in previous.items():
+            signal.signal(kind, handler)
     state = _state(crawler)
     if state is not None:
         state.abandon()  # a no-op unless a second signal left the run open

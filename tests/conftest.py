@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,24 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds" / "documents"
 SEED_LISTING = SEEDS / "000_573631d5b3c2138a.txt"
 SEED_ARTICLE = SEEDS / "004_34bd77d5f75da4ac.txt"
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_restored() -> Iterator[None]:
+    """A test (or the code it runs in-process) that leaves its own SIGINT or SIGTERM handler
+    behind fails, and the handler is put back: a later test would otherwise meet it instead of
+    Python's (a library function must give a program its handlers back)."""
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    before = {kind: signal.getsignal(kind) for kind in kinds}
+    yield
+    left = {
+        kind.name: signal.getsignal(kind)
+        for kind in kinds
+        if signal.getsignal(kind) != before[kind]
+    }
+    for kind in kinds:
+        signal.signal(kind, before[kind])
+    assert not left, f"signal handlers left behind: {left}"
 
 
 @pytest.fixture

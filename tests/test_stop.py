@@ -95,7 +95,9 @@ def test_a_second_signal_stops_at_once_and_still_closes_the_run(tmp_path: Path) 
         second = time.monotonic()
         out, err = proc.communicate(timeout=120)
         took = time.monotonic() - second
-    assert proc.returncode == 130, err
+    # 130 or 143: signals that arrive together may reach Python's handlers in either order (a
+    # handler can run inside the other's), and the exit says which one came first to us
+    assert proc.returncode in (130, 143), err
     assert "stopping now" in err
     assert "interrupted" in out.splitlines()[0]  # the report, as after one signal
     assert "Traceback" not in err and "Unhandled error" not in err
