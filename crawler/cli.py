@@ -367,6 +367,11 @@ def crawl_cmd(
     Examples: crawler crawl example_news --db data/articles.db
               crawler crawl https://news.example/ --max-pages 100
     """
+    from cleaners.worker import start_fork_server
+
+    # The cleaning workers' server loads the cleaners (two seconds or so) in its own process
+    # while this one imports and sets up Scrapy, so the first fetched pages do not wait for it
+    start_fork_server()
     from crawler.crawl import CrawlError, crawl_settings, resolve_target, run_crawl
 
     path = sources_file or settings.CRAWLER_SOURCES_FILE
