@@ -8,6 +8,7 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -18,6 +19,11 @@ PARAGRAPHS = [
     "The harbour authority announced on Monday that the new ferry terminal will open next spring.",
     "Construction costs rose by a fifth over the original estimate, officials told reporters.",
     "Local businesses expect more visitors once the larger ships can dock in the town centre.",
+]
+TIDES = [
+    "The tide tables for the next month were published by the port office today.",
+    "Fishermen said the spring tides would bring the boats in earlier than usual.",
+    "The harbour master asked yacht owners to check their moorings before the weekend.",
 ]
 KOREAN = [
     "서울시는 2025년 예산안을 발표하며 대중교통 확충에 가장 많은 재원을 배정했다고 밝혔다.",
@@ -32,9 +38,11 @@ def html(title: str, paragraphs: list[str]) -> str:
 
 
 def _response(
-    writer: WARCWriter, url: str, body: bytes, ctype: str, status: str = "200 OK"
+    writer: WARCWriter, url: str, body: bytes, ctype: str | None, status: str = "200 OK"
 ) -> None:
-    headers = StatusAndHeaders(status, [("Content-Type", ctype)], protocol="HTTP/1.1")
+    """A response record; `ctype` None: an HTTP block without a Content-Type header."""
+    fields = [("Content-Type", ctype)] if ctype is not None else []
+    headers = StatusAndHeaders(status, fields, protocol="HTTP/1.1")
     record = writer.create_warc_record(
         url,
         "response",
@@ -385,4 +393,134 @@ def test_hostile_archives_end_recorded_and_bounded(
     assert rows["bad-http.warc"] == ("failed", "bad_archive")
     assert rows["bomb.warc.gz"] == ("rejected", "too_large")  # read no further than the cap
     assert "archive_metadata 20000" in result.output
+    check_ledger(db_path)
+
+
+def _arc(records: list[tuple[str, str, bytes]], gz: bool) -> tuple[bytes, list[int]]:
+    """An ARC (version 1) file, built by hand: warcio reads ARC but cannot write it. Each record
+    is (URL, 14-digit date, HTTP block); returns the file and the byte offset of each record
+    (the file's `filedesc` header first)."""
+    spec = b"1 0 Test Archive\nURL IP-address Archive-date Content-type Archive-length\n"
+    parts = [b"filedesc://test.arc 0.0.0.0 20240506070809 text/plain %d\n%s\n" % (len(spec), spec)]
+    for url, date, block in records:
+        head = f"{url} 192.0.2.1 {date} application/http {len(block)}\n".encode()
+        parts.append(head + block + b"\n")
+    if gz:  # as .arc.gz files are: one gzip member per record
+        parts = [gzip.compress(part) for part in parts]
+    offsets, at = [], 0
+    for part in parts:
+        offsets.append(at)
+        at += len(part)
+    return b"".join(parts), offsets
+
+
+@pytest.mark.parametrize("name", ["old.arc", "old.arc.gz"])
+def test_an_arc_file_loads_like_a_warc(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path, name: str
+) -> None:
+    """The old ARC format (.arc, .arc.gz): HTML responses become pages with their URL, HTTP
+    charset and ARC date as the fetch time; the filedesc header and non-HTML are counted."""
+    page = html("예산", KOREAN).encode("euc-kr")
+    records = [
+        ("http://news.example/budget", "20240506070809",
+         b"HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=euc-kr\r\n\r\n" + page),
+        ("http://news.example/logo.png", "20240506070810",
+         b"HTTP/1.0 200 OK\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n" + bytes(100)),
+        ("http://news.example/gone", "20240506070811",
+         b"HTTP/1.0 404 Not Found\r\nContent-Type: text/html\r\n\r\nnot here"),
+    ]  # fmt: skip
+    data, offsets = _arc(records, gz=name.endswith(".gz"))
+    archive = tmp_path / name
+    archive.write_bytes(data)
+    result = run_cli("load", str(archive))
+    assert result.exit_code == 0, result.output
+    assert query(db_path, "SELECT origin, url, state FROM pages") == [
+        (f"{archive}#{offsets[1]}", "http://news.example/budget", "stored")
+    ]
+    for kind in ("archive_warcinfo 1", "archive_not_html 1", "archive_status_404 1"):
+        assert kind in result.output, kind
+    ((text, fetched, published),) = query(
+        db_path, "SELECT text, fetched_at, published_at FROM articles"
+    )
+    assert str(text).startswith("서울시는")  # decoded with the HTTP charset
+    assert (fetched, published) == ("2024-05-06T07:08:09+00:00", None)
+    check_ledger(db_path)
+
+
+def test_a_record_header_that_is_not_warc_ends_that_file_in_the_ledger_at_its_offset(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    """Where the next record's header should be, something else: an HTTP response (one whose
+    status line has five fields, which warcio would read as an ARC record if it were left to
+    guess the format record by record), a gzip member of garbage, one that starts with blank
+    lines (warcio reads a record without a type there). The records before it are
+    stored, the break is one `failed` / `bad_archive` row at its byte offset, nothing after it is
+    read (it cannot be trusted), and the other files of the run load."""
+    late = html("Late", ["A record after the break is never read, whatever it holds."]).encode()
+    broken: dict[str, tuple[int, str]] = {}
+    for name, gz, page, garbage, starts in [
+        ("plain.warc", False, html("Ferry", PARAGRAPHS),
+         b"HTTP/1.1 200 OK (from cache)\r\nContent-Type: text/html\r\n\r\n<html>x</html>\r\n\r\n",
+         "HTTP/1.1 200 OK (from cache)"),
+        ("members.warc.gz", True, html("예산", KOREAN),
+         gzip.compress(b"GARBAGE/1.0\r\nWARC-Type: response\r\n\r\n"), "GARBAGE/1.0"),
+        ("blank.warc.gz", True, html("Tides", TIDES),
+         gzip.compress(b"\r\n\r\nGET /x HTTP/1.1 a 12\r\n"), "no WARC-Type"),
+    ]:  # fmt: skip
+        out = io.BytesIO()
+        writer = WARCWriter(out, gzip=gz)
+        _response(writer, f"https://news.example/{name}/first", page.encode(), "text/html")
+        at = out.tell()
+        out.write(garbage)
+        _response(writer, f"https://news.example/{name}/late", late, "text/html")
+        (tmp_path / name).write_bytes(out.getvalue())
+        broken[name] = (at, starts)
+    fine = tmp_path / "zz-fine.warc.gz"  # walked after the broken ones
+    with open(fine, "wb") as out:
+        bus = [
+            "The city council voted on Thursday to extend the night bus network to the suburbs.",
+            "Six new routes will run every twenty minutes between midnight and five in the morning.",
+            "Drivers' unions welcomed the plan but asked for more staff before it starts in March.",
+        ]
+        _response(WARCWriter(out, gzip=True), "https://news.example/bus",
+                  html("Night buses", bus).encode(), "text/html")  # fmt: skip
+    result = run_cli("load", str(tmp_path))
+    assert result.exit_code == 3, result.output  # failed inputs: the exit status says so
+    rows = query(db_path, "SELECT origin, url, state, reason, detail FROM pages ORDER BY id")
+    for name, (at, starts) in broken.items():
+        path = str(tmp_path / name)
+        mine = [r for r in rows if str(r[0]).startswith(path + "#")]
+        assert [r[1:4] for r in mine] == [
+            (f"https://news.example/{name}/first", "stored", None),
+            (f"{(tmp_path / name).as_uri()}", "failed", "bad_archive"),
+        ], name
+        assert mine[0][0] == f"{path}#0"
+        assert mine[1][0] == f"{path}#{at}", name  # the offset of the header that is not WARC
+        assert starts in str(mine[1][4]), mine[1][4]
+    assert [r[1:3] for r in rows if str(r[0]).startswith(str(fine))] == [
+        ("https://news.example/bus", "stored")
+    ]
+    assert len(rows) == 7
+    check_ledger(db_path)
+
+
+def test_html_without_a_content_type_is_sniffed(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    """A response whose HTTP block has no Content-Type: an HTML body becomes a page and is
+    stored; a body that is not HTML (text, an image) is counted as not HTML, not stored."""
+    archive = tmp_path / "untyped.warc.gz"
+    with open(archive, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        _response(writer, "https://news.example/ferry", html("Ferry", PARAGRAPHS).encode(), None)
+        _response(writer, "https://news.example/notes.txt", " ".join(PARAGRAPHS).encode(), None)
+        _response(writer, "https://news.example/logo.png", b"\x89PNG\r\n" + bytes(200), None)
+    result = run_cli("load", str(archive))
+    assert result.exit_code == 0, result.output
+    assert query(db_path, "SELECT url, state FROM pages") == [
+        ("https://news.example/ferry", "stored")
+    ]
+    assert "archive_not_html 2" in result.output
+    (text,) = query(db_path, "SELECT text FROM articles")[0]
+    assert "ferry terminal will open" in str(text)
     check_ledger(db_path)
