@@ -56,8 +56,9 @@ class WarcArchiver:
         folder = crawler.settings.get("CRAWLER_ARCHIVE_DIR")
         if not folder:
             raise NotConfigured  # off, silently (a message would be logged as a warning)
-        megabytes = crawler.settings.getint("CRAWLER_ARCHIVE_FILE_MB", 1024)
-        return cls(crawler, Path(folder), megabytes * 1024 * 1024)
+        # a float, so that a file can be smaller than a megabyte (tests rotate after a few KB)
+        megabytes = crawler.settings.getfloat("CRAWLER_ARCHIVE_FILE_MB", 1024)
+        return cls(crawler, Path(folder), int(megabytes * 1024 * 1024))
 
     def _open(self, spider: Spider | None) -> WARCWriter:
         """The current file's writer; a new file (with its warcinfo) once the last one is full."""

@@ -267,6 +267,14 @@ def test_a_crawl_keeps_its_responses_and_loading_them_gives_the_same_articles(
         first = next(iter(ArchiveIterator(stream)))
         assert first.rec_type == "warcinfo"
         assert b"dedup-crawler/" in first.content_stream().read()
+    assert_reloads_as_crawled(archive, crawled, reloaded)
+    assert requested > 0
+
+
+def assert_reloads_as_crawled(archive: Path, crawled: Path, reloaded: Path) -> None:
+    """`crawler load ARCHIVE` into `reloaded` gives the articles the crawl stored in `crawled`."""
+    from tests.conftest import crawler_subprocess
+
     load = crawler_subprocess("load", str(archive), "--db", str(reloaded))
     assert load.returncode == 0, load.stderr
     assert "archive_index" in load.stdout  # robots.txt, the sitemap: kept, skipped on re-clean
@@ -279,8 +287,63 @@ def test_a_crawl_keeps_its_responses_and_loading_them_gives_the_same_articles(
     assert query(reloaded, sql) == query(crawled, sql)
     counts = "SELECT count(*) FROM articles"
     assert query(reloaded, counts) == query(crawled, counts)
-    assert requested > 0
+    assert query(crawled, counts) != [(0,)]
     check_ledger(reloaded)
+
+
+def test_archive_files_rotate_at_the_size_set_each_opening_with_a_warcinfo(
+    tmp_path: Path,
+) -> None:
+    """`-s CRAWLER_ARCHIVE_DIR=DIR` alone turns archiving on; `CRAWLER_ARCHIVE_FILE_MB` takes a
+    fraction, so a crawl of the test site fills several files of 2 KB. Every file opens with
+    its own warcinfo, and loading them all gives the crawl's articles."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from tests.conftest import crawler_subprocess
+    from tests.site import serve
+    from tests.test_crawl import sources_file
+
+    archive, crawled = tmp_path / "warc", tmp_path / "crawl.db"
+    with serve() as site:
+        sources = sources_file(tmp_path, site.base)
+        crawl = crawler_subprocess(
+            "crawl", "testsite", "--sources", str(sources), "--db", str(crawled),
+            "-s", f"CRAWLER_ARCHIVE_DIR={archive}", "-s", "CRAWLER_ARCHIVE_FILE_MB=0.002",
+        )  # fmt: skip
+        requested = len(site.requested)
+    assert crawl.returncode == 0, crawl.stderr
+    files = sorted(archive.glob("testsite-*.warc.gz"))
+    assert len(files) > 1, files
+    assert [f.name[-13:] for f in files] == [f"{n:05d}.warc.gz" for n in range(1, len(files) + 1)]
+    responses = 0
+    for path in files:
+        with open(path, "rb") as stream:
+            kinds = [record.rec_type for record in ArchiveIterator(stream)]
+        assert kinds[0] == "warcinfo" and "warcinfo" not in kinds[1:], path.name
+        assert len(kinds) > 1, path.name  # a file is opened for a response, never empty
+        responses += len(kinds) - 1
+    # a new file is started once the last one holds 2 KB: each but the last holds that much
+    assert all(f.stat().st_size >= 2048 for f in files[:-1])
+    assert responses == requested  # every response the site sent, once
+    assert_reloads_as_crawled(archive, crawled, tmp_path / "again.db")
+
+
+def test_a_source_with_an_archive_key_keeps_its_responses(tmp_path: Path) -> None:
+    """`archive = "DIR"` in a source's entry of sources.toml archives its crawls, without
+    `--archive` on the command line."""
+    from tests.conftest import crawler_subprocess
+    from tests.site import serve
+    from tests.test_crawl import sources_file
+
+    archive, crawled = tmp_path / "kept", tmp_path / "crawl.db"
+    with serve() as site:
+        sources = sources_file(tmp_path, site.base, extra=f'archive = "{archive}"\n')
+        crawl = crawler_subprocess(
+            "crawl", "testsite", "--sources", str(sources), "--db", str(crawled)
+        )
+    assert crawl.returncode == 0, crawl.stderr
+    assert len(list(archive.glob("testsite-*.warc.gz"))) == 1
+    assert_reloads_as_crawled(archive, crawled, tmp_path / "again.db")
 
 
 def test_a_grown_archive_is_read_from_where_the_last_load_stopped(
