@@ -31,6 +31,7 @@ from db.vocabulary import BAD_ARCHIVE, REVISIT
 # Set by our own crawls (crawler/archiving.py): "article" for an input, "index" for a response
 # that only led to inputs (robots.txt, sitemap, feed, listing), which a re-clean skips.
 ROLE_HEADER = "WARC-Crawler-Role"
+_CHUNK = 1 << 16
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz")
 
 
@@ -106,6 +107,14 @@ def records(
                 yield FromArchive(f"{origin}#{offset}", "", skipped="archive_done")
                 continue
             outcome = _one(record, f"{origin}#{offset}", source, max_bytes)
+            if missing := _unread(record):
+                # the file ends inside this record, or its gzip data stops decoding there
+                # (warcio stops reading quietly in both cases): whatever was made of its start,
+                # the record is broken, and it is retried next time
+                detail = f"truncated or corrupt: {missing} bytes of the record missing"
+                outcome = FromArchive(
+                    outcome.origin, outcome.url, state="failed", reason=BAD_ARCHIVE, detail=detail
+                )
             yield outcome
             if outcome.reason == BAD_ARCHIVE:
                 return  # nothing after a broken record can be trusted
@@ -144,6 +153,15 @@ def _format(stream: BinaryIO, origin: str) -> str | FromArchive:
     return FromArchive(at, "", state="failed", reason=BAD_ARCHIVE, detail=detail)
 
 
+def _unread(record: ArcWarcRecord) -> int:
+    """Reads the rest of the record (as warcio would before the next one: skipped records and
+    rejected bodies are read to their end either way) and returns how many bytes its
+    Content-Length promised that the file does not hold."""
+    while record.raw_stream.read(_CHUNK):
+        pass
+    return int(getattr(record.raw_stream, "limit", 0))
+
+
 def _one(record: ArcWarcRecord, origin: str, source: str, max_bytes: int) -> FromArchive:
     kind = record.rec_type
     url = record.rec_headers.get_header("WARC-Target-URI") or ""
@@ -170,10 +188,6 @@ def _one(record: ArcWarcRecord, origin: str, source: str, max_bytes: int) -> Fro
         return FromArchive(
             origin, url, state="rejected", reason=TOO_LARGE, detail=f"more than {max_bytes} bytes"
         )
-    missing = getattr(record.raw_stream, "limit", 0)  # bytes its Content-Length promised, unread
-    if missing:
-        detail = f"truncated: {missing} bytes of the record missing"
-        return FromArchive(origin, url, state="failed", reason=BAD_ARCHIVE, detail=detail)
     if kind == "conversion":
         page_kind = "text"
     elif "html" in content_type or (not content_type and sniff_html(body)):

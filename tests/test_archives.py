@@ -608,3 +608,47 @@ def test_a_warc_of_100000_tiny_records_is_read_to_its_end(
         (f"{archive}#{len(member) * 100_000}", "https://x.example/after", "stored")
     ]
     check_ledger(db_path)
+
+
+def test_a_break_inside_a_record_that_is_only_counted_is_recorded_at_its_offset(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    """A record that is counted, not read (here a 404 and a metadata record), is still read to its
+    end: a file cut inside it, or a gzip member corrupted inside it, is a `failed` /
+    `bad_archive` row at that record's offset (warcio stops quietly at the cut, and reported the
+    corruption only on the way to the next record, under the offset of a row already kept)."""
+    import random
+
+    noise = random.Random(22).randbytes(200_000).hex().encode()  # does not compress
+    broken: dict[str, int] = {}
+    for name, page in [("cut.warc.gz", html("Ferry", PARAGRAPHS)),
+                       ("corrupt.warc.gz", html("Tides", TIDES))]:  # fmt: skip
+        out = io.BytesIO()
+        writer = WARCWriter(out, gzip=True)
+        _response(writer, f"https://news.example/{name}", page.encode(), "text/html")
+        at = out.tell()
+        if name == "cut.warc.gz":
+            _response(writer, "https://news.example/gone", noise, "text/html", "404 Not Found")
+            data = out.getvalue()[: at + (out.tell() - at) // 2]
+        else:
+            record = writer.create_warc_record(
+                "https://news.example/m", "metadata", payload=io.BytesIO(noise), length=len(noise)
+            )
+            writer.write_record(record)
+            data = bytearray(out.getvalue())
+            middle = at + (len(data) - at) // 2
+            data[middle : middle + 64] = bytes(64)  # the deflate stream no longer decodes
+        (tmp_path / name).write_bytes(bytes(data))
+        broken[name] = at
+    result = run_cli("load", str(tmp_path))
+    assert result.exit_code == 3, result.output
+    rows = query(db_path, "SELECT origin, state, reason, detail FROM pages ORDER BY id")
+    for name, at in broken.items():
+        path = str(tmp_path / name)
+        mine = [r for r in rows if str(r[0]).startswith(path + "#")]
+        assert [r[:3] for r in mine] == [
+            (f"{path}#0", "stored", None),
+            (f"{path}#{at}", "failed", "bad_archive"),
+        ], (name, mine)
+    assert "archive_status_404" not in result.output  # a broken record is not counted as well
+    check_ledger(db_path)
