@@ -652,3 +652,38 @@ def test_a_break_inside_a_record_that_is_only_counted_is_recorded_at_its_offset(
         ], (name, mine)
     assert "archive_status_404" not in result.output  # a broken record is not counted as well
     check_ledger(db_path)
+
+
+def test_two_crawls_of_one_source_in_one_second_archive_into_files_of_their_own(
+    tmp_path: Path,
+) -> None:
+    """Archive files are named NAME-SECOND-SERIAL: a second crawl of the same source into the same
+    folder started within the same second takes the next free serial, instead of failing to
+    create its file (which stopped its archiving with only a log line)."""
+    from scrapy import Request, Spider
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
+    from warcio.archiveiterator import ArchiveIterator
+
+    from crawler.archiving import WarcArchiver
+
+    folder = tmp_path / "warc"
+    archivers = []
+    for n in range(2):
+        crawler = get_crawler(Spider, settings_dict={"CRAWLER_ARCHIVE_DIR": str(folder)})
+        archiver = WarcArchiver.from_crawler(crawler)
+        archiver._stamp = "20240506070809"  # the same second for both
+        url = f"https://news.example/{n}"
+        page = HtmlResponse(url, body=html(f"Story {n}", PARAGRAPHS).encode(), encoding="utf-8")
+        archiver.response_received(page, Request(url), Spider(name="harbour"))
+        archivers.append(archiver)
+    for archiver in archivers:
+        archiver.spider_closed(Spider(name="harbour"), "finished")
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == ["harbour-20240506070809-00001.warc.gz", "harbour-20240506070809-00002.warc.gz"]
+    assert [a.records for a in archivers] == [1, 1]
+    for n, name in enumerate(files):
+        with open(folder / name, "rb") as stream:
+            kinds = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI")) for r in
+                     ArchiveIterator(stream)]  # fmt: skip
+        assert kinds == [("warcinfo", None), ("response", f"https://news.example/{n}")]
