@@ -31,6 +31,7 @@ from db.vocabulary import BAD_ARCHIVE, REVISIT
 # Set by our own crawls (crawler/archiving.py): "article" for an input, "index" for a response
 # that only led to inputs (robots.txt, sitemap, feed, listing), which a re-clean skips.
 ROLE_HEADER = "WARC-Crawler-Role"
+_CHUNK = 1 << 16
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz")
 
 
@@ -87,13 +88,16 @@ def records(
     an archive that has grown reads only what was added, whatever the size of the rest. A file
     that is not an archive (or is empty) is one ledger row at offset 0."""
     done, failed = done or set(), failed or set()
-    refused = _not_an_archive(stream, origin)
-    if refused is not None:
-        yield refused
+    kind = _format(stream, origin)
+    if isinstance(kind, FromArchive):
+        yield kind
         return
     start = min(failed) if failed else max(done, default=0)
     stream.seek(start)  # a record boundary: a gzip member, or a record of a plain WARC
     iterator = ArchiveIterator(stream, arc2warc=True)
+    # One format for the whole file, from its first bytes: left to guess record by record,
+    # warcio reads a line that is not a WARC header but has five fields as an ARC record.
+    iterator.known_format = kind
     try:
         for record in iterator:
             # where this record starts in the file (warcio's offset of the record being read;
@@ -102,17 +106,29 @@ def records(
             if offset in done:
                 yield FromArchive(f"{origin}#{offset}", "", skipped="archive_done")
                 continue
-            yield _one(record, f"{origin}#{offset}", source, max_bytes)
+            outcome = _one(record, f"{origin}#{offset}", source, max_bytes)
+            if missing := _unread(record):
+                # the file ends inside this record, or its gzip data stops decoding there
+                # (warcio stops reading quietly in both cases): whatever was made of its start,
+                # the record is broken, and it is retried next time
+                detail = f"truncated or corrupt: {missing} bytes of the record missing"
+                outcome = FromArchive(
+                    outcome.origin, outcome.url, state="failed", reason=BAD_ARCHIVE, detail=detail
+                )
+            yield outcome
+            if outcome.reason == BAD_ARCHIVE:
+                return  # nothing after a broken record can be trusted
     except Exception as exc:  # whatever warcio or gzip makes of a broken record: never a crash
         # the record at this offset is broken: nothing after it can be trusted or read
-        detail = f"{type(exc).__name__}: {exc}"[:300]
+        detail = f"{type(exc).__name__}: {exc}".strip()[:300]
         at = f"{origin}#{iterator.offset}"
         yield FromArchive(at, "", state="failed", reason=BAD_ARCHIVE, detail=detail)
 
 
-def _not_an_archive(stream: BinaryIO, origin: str) -> FromArchive | None:
-    """A row for a file that is empty, named .gz but not gzip, or not WARC/ARC at all (warcio
-    would read any text as ARC records); None for an archive. Leaves `stream` at its start."""
+def _format(stream: BinaryIO, origin: str) -> str | FromArchive:
+    """The file's format from its first bytes, as warcio names it (`warc` or `arc`); or a row for
+    a file that is empty, named .gz but not gzip, or not WARC/ARC at all (warcio would read any
+    text as ARC records). Leaves `stream` at its start."""
     head = stream.read(64)
     stream.seek(0)
     at = f"{origin}#0"
@@ -129,15 +145,29 @@ def _not_an_archive(stream: BinaryIO, origin: str) -> FromArchive | None:
     elif origin.lower().endswith(".gz"):
         detail = "named .gz but not gzip"
         return FromArchive(at, "", state="failed", reason=BAD_ARCHIVE, detail=detail)
-    if not first.startswith((b"WARC/", b"filedesc://")):
-        detail = f"not a WARC or ARC file (it starts {first[:16]!r})"
-        return FromArchive(at, "", state="failed", reason=BAD_ARCHIVE, detail=detail)
-    return None
+    if first.startswith(b"WARC/"):
+        return "warc"
+    if first.startswith(b"filedesc://"):
+        return "arc"
+    detail = f"not a WARC or ARC file (it starts {first[:16]!r})"
+    return FromArchive(at, "", state="failed", reason=BAD_ARCHIVE, detail=detail)
+
+
+def _unread(record: ArcWarcRecord) -> int:
+    """Reads the rest of the record (as warcio would before the next one: skipped records and
+    rejected bodies are read to their end either way) and returns how many bytes its
+    Content-Length promised that the file does not hold."""
+    while record.raw_stream.read(_CHUNK):
+        pass
+    return int(getattr(record.raw_stream, "limit", 0))
 
 
 def _one(record: ArcWarcRecord, origin: str, source: str, max_bytes: int) -> FromArchive:
     kind = record.rec_type
     url = record.rec_headers.get_header("WARC-Target-URI") or ""
+    if not kind:  # a blank line where a header should be (a gzip member of blank lines)
+        detail = "a record without a header (no WARC-Type)"
+        return FromArchive(origin, url, state="failed", reason=BAD_ARCHIVE, detail=detail)
     if kind == "revisit":
         return FromArchive(origin, url, state="unchanged", reason=REVISIT, detail="WARC revisit")
     if kind not in ("response", "conversion"):
@@ -158,10 +188,6 @@ def _one(record: ArcWarcRecord, origin: str, source: str, max_bytes: int) -> Fro
         return FromArchive(
             origin, url, state="rejected", reason=TOO_LARGE, detail=f"more than {max_bytes} bytes"
         )
-    missing = getattr(record.raw_stream, "limit", 0)  # bytes its Content-Length promised, unread
-    if missing:
-        detail = f"truncated: {missing} bytes of the record missing"
-        return FromArchive(origin, url, state="failed", reason=BAD_ARCHIVE, detail=detail)
     if kind == "conversion":
         page_kind = "text"
     elif "html" in content_type or (not content_type and sniff_html(body)):

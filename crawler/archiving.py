@@ -56,8 +56,9 @@ class WarcArchiver:
         folder = crawler.settings.get("CRAWLER_ARCHIVE_DIR")
         if not folder:
             raise NotConfigured  # off, silently (a message would be logged as a warning)
-        megabytes = crawler.settings.getint("CRAWLER_ARCHIVE_FILE_MB", 1024)
-        return cls(crawler, Path(folder), megabytes * 1024 * 1024)
+        # a float, so that a file can be smaller than a megabyte (tests rotate after a few KB)
+        megabytes = crawler.settings.getfloat("CRAWLER_ARCHIVE_FILE_MB", 1024)
+        return cls(crawler, Path(folder), int(megabytes * 1024 * 1024))
 
     def _open(self, spider: Spider | None) -> WARCWriter:
         """The current file's writer; a new file (with its warcinfo) once the last one is full."""
@@ -68,11 +69,16 @@ class WarcArchiver:
         ):
             return self._writer
         self._close_file()
-        self._serial += 1
         name = spider.name if spider is not None else "crawl"
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        path = self.folder / f"{safe}-{self._stamp}-{self._serial:05d}.warc.gz"
-        self._file = open(path, "xb")  # noqa: SIM115 - kept open across records
+        while True:  # another crawl of this source into this folder may have started this second
+            self._serial += 1
+            path = self.folder / f"{safe}-{self._stamp}-{self._serial:05d}.warc.gz"
+            try:
+                self._file = open(path, "xb")  # noqa: SIM115 - kept open across records
+                break
+            except FileExistsError:
+                continue
         self._writer = WARCWriter(self._file, gzip=True)
         info = {"software": _software(), "format": "WARC File Format 1.1", "isPartOf": name}
         self._writer.write_record(self._writer.create_warcinfo_record(path.name, info))

@@ -8,6 +8,7 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -18,6 +19,11 @@ PARAGRAPHS = [
     "The harbour authority announced on Monday that the new ferry terminal will open next spring.",
     "Construction costs rose by a fifth over the original estimate, officials told reporters.",
     "Local businesses expect more visitors once the larger ships can dock in the town centre.",
+]
+TIDES = [
+    "The tide tables for the next month were published by the port office today.",
+    "Fishermen said the spring tides would bring the boats in earlier than usual.",
+    "The harbour master asked yacht owners to check their moorings before the weekend.",
 ]
 KOREAN = [
     "서울시는 2025년 예산안을 발표하며 대중교통 확충에 가장 많은 재원을 배정했다고 밝혔다.",
@@ -32,9 +38,11 @@ def html(title: str, paragraphs: list[str]) -> str:
 
 
 def _response(
-    writer: WARCWriter, url: str, body: bytes, ctype: str, status: str = "200 OK"
+    writer: WARCWriter, url: str, body: bytes, ctype: str | None, status: str = "200 OK"
 ) -> None:
-    headers = StatusAndHeaders(status, [("Content-Type", ctype)], protocol="HTTP/1.1")
+    """A response record; `ctype` None: an HTTP block without a Content-Type header."""
+    fields = [("Content-Type", ctype)] if ctype is not None else []
+    headers = StatusAndHeaders(status, fields, protocol="HTTP/1.1")
     record = writer.create_warc_record(
         url,
         "response",
@@ -259,6 +267,14 @@ def test_a_crawl_keeps_its_responses_and_loading_them_gives_the_same_articles(
         first = next(iter(ArchiveIterator(stream)))
         assert first.rec_type == "warcinfo"
         assert b"dedup-crawler/" in first.content_stream().read()
+    assert_reloads_as_crawled(archive, crawled, reloaded)
+    assert requested > 0
+
+
+def assert_reloads_as_crawled(archive: Path, crawled: Path, reloaded: Path) -> None:
+    """`crawler load ARCHIVE` into `reloaded` gives the articles the crawl stored in `crawled`."""
+    from tests.conftest import crawler_subprocess
+
     load = crawler_subprocess("load", str(archive), "--db", str(reloaded))
     assert load.returncode == 0, load.stderr
     assert "archive_index" in load.stdout  # robots.txt, the sitemap: kept, skipped on re-clean
@@ -271,8 +287,63 @@ def test_a_crawl_keeps_its_responses_and_loading_them_gives_the_same_articles(
     assert query(reloaded, sql) == query(crawled, sql)
     counts = "SELECT count(*) FROM articles"
     assert query(reloaded, counts) == query(crawled, counts)
-    assert requested > 0
+    assert query(crawled, counts) != [(0,)]
     check_ledger(reloaded)
+
+
+def test_archive_files_rotate_at_the_size_set_each_opening_with_a_warcinfo(
+    tmp_path: Path,
+) -> None:
+    """`-s CRAWLER_ARCHIVE_DIR=DIR` alone turns archiving on; `CRAWLER_ARCHIVE_FILE_MB` takes a
+    fraction, so a crawl of the test site fills several files of 2 KB. Every file opens with
+    its own warcinfo, and loading them all gives the crawl's articles."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from tests.conftest import crawler_subprocess
+    from tests.site import serve
+    from tests.test_crawl import sources_file
+
+    archive, crawled = tmp_path / "warc", tmp_path / "crawl.db"
+    with serve() as site:
+        sources = sources_file(tmp_path, site.base)
+        crawl = crawler_subprocess(
+            "crawl", "testsite", "--sources", str(sources), "--db", str(crawled),
+            "-s", f"CRAWLER_ARCHIVE_DIR={archive}", "-s", "CRAWLER_ARCHIVE_FILE_MB=0.002",
+        )  # fmt: skip
+        requested = len(site.requested)
+    assert crawl.returncode == 0, crawl.stderr
+    files = sorted(archive.glob("testsite-*.warc.gz"))
+    assert len(files) > 1, files
+    assert [f.name[-13:] for f in files] == [f"{n:05d}.warc.gz" for n in range(1, len(files) + 1)]
+    responses = 0
+    for path in files:
+        with open(path, "rb") as stream:
+            kinds = [record.rec_type for record in ArchiveIterator(stream)]
+        assert kinds[0] == "warcinfo" and "warcinfo" not in kinds[1:], path.name
+        assert len(kinds) > 1, path.name  # a file is opened for a response, never empty
+        responses += len(kinds) - 1
+    # a new file is started once the last one holds 2 KB: each but the last holds that much
+    assert all(f.stat().st_size >= 2048 for f in files[:-1])
+    assert responses == requested  # every response the site sent, once
+    assert_reloads_as_crawled(archive, crawled, tmp_path / "again.db")
+
+
+def test_a_source_with_an_archive_key_keeps_its_responses(tmp_path: Path) -> None:
+    """`archive = "DIR"` in a source's entry of sources.toml archives its crawls, without
+    `--archive` on the command line."""
+    from tests.conftest import crawler_subprocess
+    from tests.site import serve
+    from tests.test_crawl import sources_file
+
+    archive, crawled = tmp_path / "kept", tmp_path / "crawl.db"
+    with serve() as site:
+        sources = sources_file(tmp_path, site.base, extra=f'archive = "{archive}"\n')
+        crawl = crawler_subprocess(
+            "crawl", "testsite", "--sources", str(sources), "--db", str(crawled)
+        )
+    assert crawl.returncode == 0, crawl.stderr
+    assert len(list(archive.glob("testsite-*.warc.gz"))) == 1
+    assert_reloads_as_crawled(archive, crawled, tmp_path / "again.db")
 
 
 def test_a_grown_archive_is_read_from_where_the_last_load_stopped(
@@ -348,8 +419,8 @@ def test_hostile_archives_end_recorded_and_bounded(
     run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
 ) -> None:
     """A wrong Content-Length, an HTTP block that does not parse, a decompression bomb (a small
-    gzip member holding 60 MB), 20,000 tiny records: each ends in the ledger with its reason (or
-    is counted), in bounded memory, and the run goes on."""
+    gzip member holding 60 MB): each ends in the ledger with its reason, in bounded memory, and
+    the run goes on (100,000 tiny records: the test below)."""
     good = io.BytesIO()
     _response(WARCWriter(good, gzip=False), "https://x.example/a", html("A", PARAGRAPHS).encode(),
               "text/html")  # fmt: skip
@@ -368,13 +439,6 @@ def test_hostile_archives_end_recorded_and_bounded(
         body = b"<html><body><p>" + b" " * (60 * 1024 * 1024) + b"</p></body></html>"
         _response(WARCWriter(out, gzip=True), "https://x.example/bomb", body, "text/html")
     assert (tmp_path / "bomb.warc.gz").stat().st_size < 200_000
-    with open(tmp_path / "tiny.warc.gz", "wb") as out:
-        writer = WARCWriter(out, gzip=True)
-        for i in range(20_000):
-            record = writer.create_warc_record(
-                f"https://x.example/m/{i}", "metadata", payload=io.BytesIO(b"x"), length=1
-            )
-            writer.write_record(record)
     result = run_cli("load", str(tmp_path))
     assert result.exit_code == 3, result.output  # failed records: the status says so
     rows = {
@@ -384,5 +448,242 @@ def test_hostile_archives_end_recorded_and_bounded(
     assert rows["wrong-length.warc"] == ("failed", "bad_archive")
     assert rows["bad-http.warc"] == ("failed", "bad_archive")
     assert rows["bomb.warc.gz"] == ("rejected", "too_large")  # read no further than the cap
-    assert "archive_metadata 20000" in result.output
     check_ledger(db_path)
+
+
+def _arc(records: list[tuple[str, str, bytes]], gz: bool) -> tuple[bytes, list[int]]:
+    """An ARC (version 1) file, built by hand: warcio reads ARC but cannot write it. Each record
+    is (URL, 14-digit date, HTTP block); returns the file and the byte offset of each record
+    (the file's `filedesc` header first)."""
+    spec = b"1 0 Test Archive\nURL IP-address Archive-date Content-type Archive-length\n"
+    parts = [b"filedesc://test.arc 0.0.0.0 20240506070809 text/plain %d\n%s\n" % (len(spec), spec)]
+    for url, date, block in records:
+        head = f"{url} 192.0.2.1 {date} application/http {len(block)}\n".encode()
+        parts.append(head + block + b"\n")
+    if gz:  # as .arc.gz files are: one gzip member per record
+        parts = [gzip.compress(part) for part in parts]
+    offsets, at = [], 0
+    for part in parts:
+        offsets.append(at)
+        at += len(part)
+    return b"".join(parts), offsets
+
+
+@pytest.mark.parametrize("name", ["old.arc", "old.arc.gz"])
+def test_an_arc_file_loads_like_a_warc(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path, name: str
+) -> None:
+    """The old ARC format (.arc, .arc.gz): HTML responses become pages with their URL, HTTP
+    charset and ARC date as the fetch time; the filedesc header and non-HTML are counted."""
+    page = html("예산", KOREAN).encode("euc-kr")
+    records = [
+        ("http://news.example/budget", "20240506070809",
+         b"HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=euc-kr\r\n\r\n" + page),
+        ("http://news.example/logo.png", "20240506070810",
+         b"HTTP/1.0 200 OK\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n" + bytes(100)),
+        ("http://news.example/gone", "20240506070811",
+         b"HTTP/1.0 404 Not Found\r\nContent-Type: text/html\r\n\r\nnot here"),
+    ]  # fmt: skip
+    data, offsets = _arc(records, gz=name.endswith(".gz"))
+    archive = tmp_path / name
+    archive.write_bytes(data)
+    result = run_cli("load", str(archive))
+    assert result.exit_code == 0, result.output
+    assert query(db_path, "SELECT origin, url, state FROM pages") == [
+        (f"{archive}#{offsets[1]}", "http://news.example/budget", "stored")
+    ]
+    for kind in ("archive_warcinfo 1", "archive_not_html 1", "archive_status_404 1"):
+        assert kind in result.output, kind
+    ((text, fetched, published),) = query(
+        db_path, "SELECT text, fetched_at, published_at FROM articles"
+    )
+    assert str(text).startswith("서울시는")  # decoded with the HTTP charset
+    assert (fetched, published) == ("2024-05-06T07:08:09+00:00", None)
+    check_ledger(db_path)
+
+
+def test_a_record_header_that_is_not_warc_ends_that_file_in_the_ledger_at_its_offset(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    """Where the next record's header should be, something else: an HTTP response (one whose
+    status line has five fields, which warcio would read as an ARC record if it were left to
+    guess the format record by record), a gzip member of garbage, one that starts with blank
+    lines (warcio reads a record without a type there). The records before it are
+    stored, the break is one `failed` / `bad_archive` row at its byte offset, nothing after it is
+    read (it cannot be trusted), and the other files of the run load."""
+    late = html("Late", ["A record after the break is never read, whatever it holds."]).encode()
+    broken: dict[str, tuple[int, str]] = {}
+    for name, gz, page, garbage, starts in [
+        ("plain.warc", False, html("Ferry", PARAGRAPHS),
+         b"HTTP/1.1 200 OK (from cache)\r\nContent-Type: text/html\r\n\r\n<html>x</html>\r\n\r\n",
+         "HTTP/1.1 200 OK (from cache)"),
+        ("members.warc.gz", True, html("예산", KOREAN),
+         gzip.compress(b"GARBAGE/1.0\r\nWARC-Type: response\r\n\r\n"), "GARBAGE/1.0"),
+        ("blank.warc.gz", True, html("Tides", TIDES),
+         gzip.compress(b"\r\n\r\nGET /x HTTP/1.1 a 12\r\n"), "no WARC-Type"),
+    ]:  # fmt: skip
+        out = io.BytesIO()
+        writer = WARCWriter(out, gzip=gz)
+        _response(writer, f"https://news.example/{name}/first", page.encode(), "text/html")
+        at = out.tell()
+        out.write(garbage)
+        _response(writer, f"https://news.example/{name}/late", late, "text/html")
+        (tmp_path / name).write_bytes(out.getvalue())
+        broken[name] = (at, starts)
+    fine = tmp_path / "zz-fine.warc.gz"  # walked after the broken ones
+    with open(fine, "wb") as out:
+        bus = [
+            "The city council voted on Thursday to extend the night bus network to the suburbs.",
+            "Six new routes will run every twenty minutes between midnight and five in the morning.",
+            "Drivers' unions welcomed the plan but asked for more staff before it starts in March.",
+        ]
+        _response(WARCWriter(out, gzip=True), "https://news.example/bus",
+                  html("Night buses", bus).encode(), "text/html")  # fmt: skip
+    result = run_cli("load", str(tmp_path))
+    assert result.exit_code == 3, result.output  # failed inputs: the exit status says so
+    rows = query(db_path, "SELECT origin, url, state, reason, detail FROM pages ORDER BY id")
+    for name, (at, starts) in broken.items():
+        path = str(tmp_path / name)
+        mine = [r for r in rows if str(r[0]).startswith(path + "#")]
+        assert [r[1:4] for r in mine] == [
+            (f"https://news.example/{name}/first", "stored", None),
+            (f"{(tmp_path / name).as_uri()}", "failed", "bad_archive"),
+        ], name
+        assert mine[0][0] == f"{path}#0"
+        assert mine[1][0] == f"{path}#{at}", name  # the offset of the header that is not WARC
+        assert starts in str(mine[1][4]), mine[1][4]
+    assert [r[1:3] for r in rows if str(r[0]).startswith(str(fine))] == [
+        ("https://news.example/bus", "stored")
+    ]
+    assert len(rows) == 7
+    check_ledger(db_path)
+
+
+def test_html_without_a_content_type_is_sniffed(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    """A response whose HTTP block has no Content-Type: an HTML body becomes a page and is
+    stored; a body that is not HTML (text, an image) is counted as not HTML, not stored."""
+    archive = tmp_path / "untyped.warc.gz"
+    with open(archive, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        _response(writer, "https://news.example/ferry", html("Ferry", PARAGRAPHS).encode(), None)
+        _response(writer, "https://news.example/notes.txt", " ".join(PARAGRAPHS).encode(), None)
+        _response(writer, "https://news.example/logo.png", b"\x89PNG\r\n" + bytes(200), None)
+    result = run_cli("load", str(archive))
+    assert result.exit_code == 0, result.output
+    assert query(db_path, "SELECT url, state FROM pages") == [
+        ("https://news.example/ferry", "stored")
+    ]
+    assert "archive_not_html 2" in result.output
+    (text,) = query(db_path, "SELECT text FROM articles")[0]
+    assert "ferry terminal will open" in str(text)
+    check_ledger(db_path)
+
+
+@pytest.mark.timeout(120)
+def test_a_warc_of_100000_tiny_records_is_read_to_its_end(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    """100,000 one-byte metadata records, then a page: each record is counted, none is stored,
+    and the page after them is stored at its exact byte offset. One record is written by
+    warcio's writer and repeated (a gzip member per record, as crawls write them): writing
+    100,000 records one by one would take longer than reading them."""
+    one = io.BytesIO()
+    writer = WARCWriter(one, gzip=True)
+    tiny = writer.create_warc_record(
+        "https://x.example/m", "metadata", payload=io.BytesIO(b"x"), length=1
+    )
+    writer.write_record(tiny)
+    member = one.getvalue()
+    archive = tmp_path / "tiny.warc.gz"
+    with open(archive, "wb") as out:
+        out.write(member * 100_000)
+        _response(WARCWriter(out, gzip=True), "https://x.example/after",
+                  html("Ferry", PARAGRAPHS).encode(), "text/html")  # fmt: skip
+    result = run_cli("load", str(archive))
+    assert result.exit_code == 0, result.output
+    assert "archive_metadata 100000" in result.output
+    assert query(db_path, "SELECT origin, url, state FROM pages") == [
+        (f"{archive}#{len(member) * 100_000}", "https://x.example/after", "stored")
+    ]
+    check_ledger(db_path)
+
+
+def test_a_break_inside_a_record_that_is_only_counted_is_recorded_at_its_offset(
+    run_cli: Callable[..., Result], db_path: Path, tmp_path: Path
+) -> None:
+    """A record that is counted, not read (here a 404 and a metadata record), is still read to its
+    end: a file cut inside it, or a gzip member corrupted inside it, is a `failed` /
+    `bad_archive` row at that record's offset (warcio stops quietly at the cut, and reported the
+    corruption only on the way to the next record, under the offset of a row already kept)."""
+    import random
+
+    noise = random.Random(22).randbytes(200_000).hex().encode()  # does not compress
+    broken: dict[str, int] = {}
+    for name, page in [("cut.warc.gz", html("Ferry", PARAGRAPHS)),
+                       ("corrupt.warc.gz", html("Tides", TIDES))]:  # fmt: skip
+        out = io.BytesIO()
+        writer = WARCWriter(out, gzip=True)
+        _response(writer, f"https://news.example/{name}", page.encode(), "text/html")
+        at = out.tell()
+        if name == "cut.warc.gz":
+            _response(writer, "https://news.example/gone", noise, "text/html", "404 Not Found")
+            data = out.getvalue()[: at + (out.tell() - at) // 2]
+        else:
+            record = writer.create_warc_record(
+                "https://news.example/m", "metadata", payload=io.BytesIO(noise), length=len(noise)
+            )
+            writer.write_record(record)
+            data = bytearray(out.getvalue())
+            middle = at + (len(data) - at) // 2
+            data[middle : middle + 64] = bytes(64)  # the deflate stream no longer decodes
+        (tmp_path / name).write_bytes(bytes(data))
+        broken[name] = at
+    result = run_cli("load", str(tmp_path))
+    assert result.exit_code == 3, result.output
+    rows = query(db_path, "SELECT origin, state, reason, detail FROM pages ORDER BY id")
+    for name, at in broken.items():
+        path = str(tmp_path / name)
+        mine = [r for r in rows if str(r[0]).startswith(path + "#")]
+        assert [r[:3] for r in mine] == [
+            (f"{path}#0", "stored", None),
+            (f"{path}#{at}", "failed", "bad_archive"),
+        ], (name, mine)
+    assert "archive_status_404" not in result.output  # a broken record is not counted as well
+    check_ledger(db_path)
+
+
+def test_two_crawls_of_one_source_in_one_second_archive_into_files_of_their_own(
+    tmp_path: Path,
+) -> None:
+    """Archive files are named NAME-SECOND-SERIAL: a second crawl of the same source into the same
+    folder started within the same second takes the next free serial, instead of failing to
+    create its file (which stopped its archiving with only a log line)."""
+    from scrapy import Request, Spider
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
+    from warcio.archiveiterator import ArchiveIterator
+
+    from crawler.archiving import WarcArchiver
+
+    folder = tmp_path / "warc"
+    archivers = []
+    for n in range(2):
+        crawler = get_crawler(Spider, settings_dict={"CRAWLER_ARCHIVE_DIR": str(folder)})
+        archiver = WarcArchiver.from_crawler(crawler)
+        archiver._stamp = "20240506070809"  # the same second for both
+        url = f"https://news.example/{n}"
+        page = HtmlResponse(url, body=html(f"Story {n}", PARAGRAPHS).encode(), encoding="utf-8")
+        archiver.response_received(page, Request(url), Spider(name="harbour"))
+        archivers.append(archiver)
+    for archiver in archivers:
+        archiver.spider_closed(Spider(name="harbour"), "finished")
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == ["harbour-20240506070809-00001.warc.gz", "harbour-20240506070809-00002.warc.gz"]
+    assert [a.records for a in archivers] == [1, 1]
+    for n, name in enumerate(files):
+        with open(folder / name, "rb") as stream:
+            kinds = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI")) for r in
+                     ArchiveIterator(stream)]  # fmt: skip
+        assert kinds == [("warcinfo", None), ("response", f"https://news.example/{n}")]
