@@ -152,3 +152,34 @@ def test_crawler_run_passes_the_signal_on_and_reports_the_child(tmp_path: Path) 
     assert "Traceback" not in err and "Unhandled error" not in err
     assert query(db, "SELECT status FROM runs") == [("interrupted",)]
     check_ledger(db)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_crawler_schedule_passes_the_signal_to_a_running_child_and_reports_its_end(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    """The scheduler stopped while its source is crawling (not idle): the child is stopped as a
+    crawl stops, its run closed `interrupted`; the scheduler says so and exits 130/143."""
+    db = tmp_path / "scheduled.db"
+    with faultserver.running(tmp_path, PAGES, 0.0) as server:
+        sources = _sources(tmp_path, server)
+        sources.write_text(sources.read_text("utf-8") + 'schedule = "* * * * *"\n', "utf-8")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crawler.cli", "schedule", "--sources", str(sources),
+             "--db", str(db)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _wait_for_articles(server, 2, proc)  # due at once (never ran): the child is crawling
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=120)
+        requested = _articles_requested(server)
+    assert proc.returncode == code, err
+    assert f"== faults: stopped, exit {code}" in out
+    assert "stopping: finishing" in err  # the child said so, once
+    assert err.count("stopping: finishing") == 1
+    assert "scheduler stopped; a run was interrupted" in err
+    assert "Traceback" not in err and "Unhandled error" not in err, err
+    assert requested < PAGES // 2, requested  # the child dropped its queue
+    assert query(db, "SELECT status FROM runs") == [("interrupted",)]
+    check_ledger(db)
