@@ -178,3 +178,31 @@ def test_submit_run_due_enqueues_only_the_sources_due_and_then_none(
     after = crawler_subprocess("jobs", "--broker", cluster.server.url, "--json")
     assert after.stdout.splitlines() == before.stdout.splitlines()  # no job was enqueued
     check_ledger(cluster.db)
+
+
+@pytest.mark.timeout(120)
+def test_submit_run_due_skips_a_source_whose_job_is_still_open(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """From cron, `submit run --due` every few minutes: a source whose last job is still queued
+    (or running) has not run yet, but is not enqueued a second time. A broker database of its own
+    with no worker, so the first job stays queued."""
+    corpus = write_corpus(tmp_path / "slow", 2, 980)
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        f'[sources.pending]\nkind = "files"\npaths = ["{corpus}"]\nschedule = "*/5 * * * *"\n',
+        "utf-8",
+    )
+    url = cluster.server.url.rsplit("/", 1)[0] + "/1"
+    due = ("run", "--due", "--sources", str(sources), "--db", str(tmp_path / "pending.db"))
+    first = submit(url, *due)
+    out1, err1 = first.communicate(timeout=60)
+    assert first.returncode == 0, err1
+    (job,) = _submitted(out1)
+    second = submit(url, *due)
+    out2, err2 = second.communicate(timeout=60)
+    assert second.returncode == 0, err2
+    assert _submitted(out2) == [] and "nothing to submit" in out2, out2
+    assert "pending" in out2 and job in out2  # says which job it waits for
+    listed = crawler_subprocess("jobs", "--broker", url, "--json")
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [job]
