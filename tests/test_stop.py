@@ -183,3 +183,35 @@ def test_crawler_schedule_passes_the_signal_to_a_running_child_and_reports_its_e
     assert requested < PAGES // 2, requested  # the child dropped its queue
     assert query(db, "SELECT status FROM runs") == [("interrupted",)]
     check_ledger(db)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("command", ["schedule", "run"])
+def test_a_child_stopped_as_it_starts_is_reported_with_a_shell_exit_status(
+    tmp_path: Path, command: str
+) -> None:
+    """SIGTERM the moment `crawler schedule` (or `crawler run`) has announced its source: the
+    child is stopped before it could set up its own handlers (killed by the signal) or just
+    after; either way its end is reported as the shell would, `exit 143`, never Python's `-15`,
+    and the parent exits 143 with no traceback."""
+    db = tmp_path / "starting.db"
+    with faultserver.running(tmp_path, PAGES, 0.0) as server:
+        sources = _sources(tmp_path, server)
+        sources.write_text(sources.read_text("utf-8") + 'schedule = "* * * * *"\n', "utf-8")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crawler.cli", command, "--sources", str(sources),
+             "--db", str(db)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # "== faults": the child is being started now
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=90)
+    out = first + rest
+    assert first == "== faults\n", (out, err)
+    assert proc.returncode == 143, (out, err)
+    assert "== faults: stopped, exit 143" in out, out
+    assert "exit -" not in out
+    assert "Traceback" not in err and "Unhandled error" not in err, err
+    if db.exists():  # the child got as far as opening its run: it is closed, not left running
+        assert query(db, "SELECT status FROM runs WHERE status = 'running'") == []
