@@ -215,3 +215,28 @@ def test_a_child_stopped_as_it_starts_is_reported_with_a_shell_exit_status(
     assert "Traceback" not in err and "Unhandled error" not in err, err
     if db.exists():  # the child got as far as opening its run: it is closed, not left running
         assert query(db, "SELECT status FROM runs WHERE status = 'running'") == []
+
+
+@pytest.mark.timeout(180)
+def test_a_second_signal_to_crawler_schedule_stops_its_child_at_once(tmp_path: Path) -> None:
+    """Both signals reach the running child (each passed on): it stops now, closes its run
+    `interrupted`, and the scheduler reports it and exits with the first signal's status."""
+    db = tmp_path / "scheduled-now.db"
+    with faultserver.running(tmp_path, PAGES, 0.0) as server:
+        sources = _sources(tmp_path, server)
+        sources.write_text(sources.read_text("utf-8") + 'schedule = "* * * * *"\n', "utf-8")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crawler.cli", "schedule", "--sources", str(sources),
+             "--db", str(db)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _wait_for_articles(server, 3, proc)
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "stopping now" in err and "== faults: stopped, exit 130" in out
+    assert "scheduler stopped; a run was interrupted" in err
+    assert "Traceback" not in err and "Unhandled error" not in err, err
+    assert query(db, "SELECT status FROM runs") == [("interrupted",)]
+    check_ledger(db)
