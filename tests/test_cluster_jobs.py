@@ -137,7 +137,8 @@ def test_an_ad_hoc_url_crawl_job_stores_the_site(cluster: Cluster, tmp_path: Pat
         "/syndicated/harbour-ferry-copy",
     }
     (row,) = _done(cluster, jobs).values()
-    assert row["kind"] == "crawl" and row["source"] != "testsite"
+    port = site.base.rsplit(":", 1)[1]
+    assert row["kind"] == "crawl" and row["source"] == f"127.0.0.1:{port}"  # as crawler crawl URL
     (run,) = query(cluster.db, "SELECT source, status FROM runs WHERE job = ?", (jobs[0],))
     assert run == (row["source"], "finished")
     check_ledger(cluster.db)
