@@ -995,6 +995,26 @@ def submit_crawl_cmd(
     _submitted(broker_url, jobs, wait)
 
 
+def _without_open_jobs(broker_url: str, chosen: list[Any]) -> list[Any]:
+    """The due sources without a job still open in the cluster: from cron, one whose last job is
+    queued or running is not enqueued again (as `crawler run --due` skips a source running)."""
+    from crawler import broker, cluster
+
+    pending: dict[str, str] = {}
+
+    def read() -> int:
+        pending.update(cluster.open_jobs_of_sources(broker.connect(broker_url)))
+        return EXIT_OK
+
+    _broker_errors(read)  # a broker that is not Redis: one line and exit 2, as for the others
+    for source in chosen:
+        if source.name in pending:
+            click.echo(
+                f"{source.name}: not submitted, its job {pending[source.name]} is still open"
+            )
+    return [source for source in chosen if source.name not in pending]
+
+
 @submit_group.command("run")
 @click.argument("names", nargs=-1)
 @click.option("--sources", "sources_file", default=settings.CRAWLER_SOURCES_FILE, show_default=True)
@@ -1035,6 +1055,7 @@ def submit_run_cmd(
         except (DatabaseError, sqlite3.Error) as exc:
             fail(describe_error(exc, db_path))
         chosen = [p.source for p in planned if p.action == "run"]
+        chosen = _without_open_jobs(broker_url, chosen)
     jobs: list[Any] = []
     try:
         for source in chosen:

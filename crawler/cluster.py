@@ -224,6 +224,18 @@ def recent_jobs(
     return [row for row in job_rows(client, ids, stop) if row]
 
 
+def open_jobs_of_sources(client: Client) -> dict[str, str]:
+    """Source -> the first of its jobs still open (queued or running, or stored but not yet
+    closed): a source with one has not had its run yet, so `submit run --due` leaves it be."""
+    jobs = sorted(text(j) for j in retrying(client.smembers, OPEN, what="open jobs"))
+    found: dict[str, str] = {}
+    for row in job_rows(client, jobs):
+        source = row.get("source")
+        if source and row.get("state") not in TERMINAL:
+            found.setdefault(source, row.get("id") or "?")
+    return found
+
+
 def describe(row: dict[str, str]) -> str:
     state = row.get("state", "?")
     if state == "running" and row.get("sent_at"):

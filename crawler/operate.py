@@ -111,9 +111,8 @@ def execute(
     for item in planned:
         if item.action != "run":
             continue
-        print(f"== {item.source.name}", flush=True)
         command = command_for(item.source, db_path, sources_file, logging_args or [])
-        item.exit_code, received = _run_forwarding(command)
+        item.exit_code, received = _run_forwarding(command, f"== {item.source.name}")
         if received:
             print(f"== {item.source.name}: stopped, exit {item.exit_code}", flush=True)
             raise ChildInterrupted(received[0])
@@ -135,10 +134,12 @@ class ChildInterrupted(Interrupted):
     """The source running under `crawler run`/`schedule` was stopped by a passed-on signal."""
 
 
-def _run_forwarding(command: list[str]) -> tuple[int, list[int]]:
-    """Run `command` in a process group of its own, passing on every SIGINT or SIGTERM this
-    process receives meanwhile (one that comes before the child exists is passed on as soon as it
-    does): (its exit status, the signals received)."""
+def _run_forwarding(command: list[str], announce: str) -> tuple[int, list[int]]:
+    """Print `announce`, then run `command` in a process group of its own, passing on every SIGINT
+    or SIGTERM this process receives from the announcement on (one that comes before the child
+    exists is passed on as soon as it does): (its exit status as a shell gives it, 128 + N when
+    signal N killed it, the signals received). The announcement comes after the handlers are set,
+    so a signal sent on seeing it is always passed on, never taken for a stop between runs."""
     received: list[int] = []
     children: list[subprocess.Popen[bytes]] = []
 
@@ -149,12 +150,16 @@ def _run_forwarding(command: list[str]) -> tuple[int, list[int]]:
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        print(announce, flush=True)
         children.append(
             subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)
         )
         if received:
             children[0].send_signal(received[0])
-        return children[0].wait(), received
+        code = children[0].wait()
+        # a child killed by signal N (before its handlers were set, or by SIGKILL): Popen says -N,
+        # a shell and our own exits say 128 + N; and sys.exit(-N) would exit 256 - N
+        return (128 - code if code < 0 else code), received
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

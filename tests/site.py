@@ -101,6 +101,8 @@ class Site:
     redirects: dict[str, str] = field(default_factory=dict)  # path -> Location
     conditional: list[str] = field(default_factory=list)  # paths requested with If-None-Match
     drops: set[str] = field(default_factory=set)  # paths answered by closing the connection
+    hangs: set[str] = field(default_factory=set)  # paths never answered (until the site closes)
+    closing: threading.Event = field(default_factory=threading.Event)
     flaky: dict[str, int] = field(default_factory=dict)  # path -> 503s still to answer first
     times: dict[str, list[float]] = field(default_factory=dict)  # path -> when it was requested
     requested: list[str] = field(default_factory=list)
@@ -169,6 +171,10 @@ def serve(setup: object = default_site, host: str = "127.0.0.1") -> Iterator[Sit
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            if self.path in site.hangs:  # the connection is accepted, the answer never comes
+                site.closing.wait(120)
+                self.close_connection = True
+                return
             if self.path in site.drops:
                 self.close_connection = True  # no status line: the client sees a reset
                 return
@@ -212,6 +218,7 @@ def serve(setup: object = default_site, host: str = "127.0.0.1") -> Iterator[Sit
     try:
         yield site
     finally:
+        site.closing.set()
         server.shutdown()
         server.server_close()
 

@@ -141,6 +141,47 @@ def test_a_failing_robots_txt_disallows_the_whole_site(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.timeout(120)
+def test_a_robots_txt_that_times_out_is_recorded_unreachable_and_explained(
+    tmp_path: Path,
+) -> None:
+    """The server accepts the connection but never answers robots.txt within DOWNLOAD_TIMEOUT:
+    the site is disallowed (RFC 9309: unreachable means disallow), recorded `rejected` /
+    `robots_unreachable` with the timeout as its cause, not as a rule the site wrote; and
+    `crawler dedup explain` on the page tells that reason."""
+
+    def silent_robots(site: Site) -> None:
+        default_site(site)
+        site.hangs.add("/robots.txt")
+
+    db = tmp_path / "robots-timeout.db"
+    with serve(silent_robots) as site:
+        sources = sources_file(tmp_path, site.base)
+        result = crawler_subprocess(
+            "crawl", "testsite", "--sources", str(sources), "--db", str(db),
+            "-s", "DOWNLOAD_TIMEOUT=1", *FAST_RETRIES,
+        )  # fmt: skip
+        requested = set(site.requested)
+    assert result.returncode == 4, result.stderr  # the source is unreachable, and says so
+    assert "unreachable: robots_unreachable 1" in result.stdout
+    assert requested == {"/robots.txt"}  # nothing else was asked for
+    assert "Traceback" not in result.stderr
+    sitemap = f"{site.base}/sitemap.xml"
+    rows = query(db, "SELECT origin, state, reason, detail FROM pages")
+    ((origin, state, reason, detail),) = rows
+    assert (origin, state, reason) == (sitemap, "rejected", "robots_unreachable")
+    assert str(detail).startswith("robots.txt unreachable: ") and "TimeoutError" in str(detail)
+    assert "forbidden by robots.txt" not in str(detail)
+    explained = crawler_subprocess("dedup", "explain", sitemap, "--db", str(db))
+    assert explained.returncode == 0, explained.stderr
+    assert "robots_unreachable" in explained.stdout and "TimeoutError" in explained.stdout
+    assert "robots_disallowed" not in explained.stdout
+    as_json = crawler_subprocess("dedup", "explain", sitemap, "--db", str(db), "--json")
+    (row,) = json.loads(as_json.stdout)
+    assert (row["state"], row["reason"]) == ("rejected", "robots_unreachable")
+    assert row["detail"] == detail
+
+
 def _crawl(tmp_path: Path, base: str, db: Path, extra: str = "") -> tuple[int, str]:
     sources = sources_file(tmp_path, base, extra=extra)
     result = crawler_subprocess("crawl", "testsite", "--sources", str(sources), "--db", str(db))

@@ -154,3 +154,91 @@ def test_crawler_run_passes_the_signal_on_and_reports_the_child(tmp_path: Path) 
     assert "Traceback" not in err and "Unhandled error" not in err
     assert query(db, "SELECT status FROM runs") == [("interrupted",)]
     check_ledger(db)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_crawler_schedule_passes_the_signal_to_a_running_child_and_reports_its_end(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    """The scheduler stopped while its source is crawling (not idle): the child is stopped as a
+    crawl stops, its run closed `interrupted`; the scheduler says so and exits 130/143."""
+    db = tmp_path / "scheduled.db"
+    with faultserver.running(tmp_path, PAGES, 0.0) as server:
+        sources = _sources(tmp_path, server)
+        sources.write_text(sources.read_text("utf-8") + 'schedule = "* * * * *"\n', "utf-8")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crawler.cli", "schedule", "--sources", str(sources),
+             "--db", str(db)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _wait_for_articles(server, 2, proc)  # due at once (never ran): the child is crawling
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=120)
+        requested = _articles_requested(server)
+    assert proc.returncode == code, err
+    assert f"== faults: stopped, exit {code}" in out
+    assert "stopping: finishing" in err  # the child said so, once
+    assert err.count("stopping: finishing") == 1
+    assert "scheduler stopped; a run was interrupted" in err
+    assert "Traceback" not in err and "Unhandled error" not in err, err
+    assert requested < PAGES // 2, requested  # the child dropped its queue
+    assert query(db, "SELECT status FROM runs") == [("interrupted",)]
+    check_ledger(db)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("command", ["schedule", "run"])
+def test_a_child_stopped_as_it_starts_is_reported_with_a_shell_exit_status(
+    tmp_path: Path, command: str
+) -> None:
+    """SIGTERM the moment `crawler schedule` (or `crawler run`) has announced its source: the
+    child is stopped before it could set up its own handlers (killed by the signal) or just
+    after; either way its end is reported as the shell would, `exit 143`, never Python's `-15`,
+    and the parent exits 143 with no traceback."""
+    db = tmp_path / "starting.db"
+    with faultserver.running(tmp_path, PAGES, 0.0) as server:
+        sources = _sources(tmp_path, server)
+        sources.write_text(sources.read_text("utf-8") + 'schedule = "* * * * *"\n', "utf-8")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crawler.cli", command, "--sources", str(sources),
+             "--db", str(db)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # "== faults": the child is being started now
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=90)
+    out = first + rest
+    assert first == "== faults\n", (out, err)
+    assert proc.returncode == 143, (out, err)
+    assert "== faults: stopped, exit 143" in out, out
+    assert "exit -" not in out
+    assert "Traceback" not in err and "Unhandled error" not in err, err
+    if db.exists():  # the child got as far as opening its run: it is closed, not left running
+        assert query(db, "SELECT status FROM runs WHERE status = 'running'") == []
+
+
+@pytest.mark.timeout(180)
+def test_a_second_signal_to_crawler_schedule_stops_its_child_at_once(tmp_path: Path) -> None:
+    """Both signals reach the running child (each passed on): it stops now, closes its run
+    `interrupted`, and the scheduler reports it and exits with the first signal's status."""
+    db = tmp_path / "scheduled-now.db"
+    with faultserver.running(tmp_path, PAGES, 0.0) as server:
+        sources = _sources(tmp_path, server)
+        sources.write_text(sources.read_text("utf-8") + 'schedule = "* * * * *"\n', "utf-8")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crawler.cli", "schedule", "--sources", str(sources),
+             "--db", str(db)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _wait_for_articles(server, 3, proc)
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "stopping now" in err and "== faults: stopped, exit 130" in out
+    assert "scheduler stopped; a run was interrupted" in err
+    assert "Traceback" not in err and "Unhandled error" not in err, err
+    assert query(db, "SELECT status FROM runs") == [("interrupted",)]
+    check_ledger(db)
