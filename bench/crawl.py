@@ -4,7 +4,9 @@
 
 Generates N article pages (varied text in English and Korean, with site chrome), writes them to a
 folder, serves that folder on 127.0.0.1 with a sitemap, then runs, as real processes, `crawler load`
-of the folder and `crawler crawl` of the site into two fresh databases. Prints pages/s for both, the
+of the folder and `crawler crawl` of the site into two fresh databases. The site is served by
+bench/static_site.py in a process of its own (`--server threading`: Python's ThreadingHTTPServer in
+this process, as before 2026-12-03). Prints pages/s for both, the
 ratio, and the memory of the crawling process sampled while it runs (proportional set size of the process
 and its cleaning workers), so growth over the pages shows. Load and crawl alternate over the rounds;
 the ratio reported is the median of the rounds' ratios.
@@ -17,6 +19,7 @@ import json
 import random
 import resource
 import shutil
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -24,6 +27,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -60,6 +65,36 @@ class QuietHandler(SimpleHTTPRequestHandler):
 
     def log_message(self, *_args: object) -> None:
         pass
+
+
+@contextmanager
+def serve(folder: Path, kind: str, prepare: Callable[[str], None]) -> Iterator[str]:
+    """Serve `folder` on 127.0.0.1 and yield its base URL; `prepare(base)` writes what names the
+    URL (the sitemap) before the server reads the folder."""
+    if kind == "threading":
+        server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(folder)))
+        prepare(f"http://127.0.0.1:{server.server_address[1]}")
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+        return
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(512)
+    base = f"http://127.0.0.1:{listening.getsockname()[1]}"
+    prepare(base)
+    script = Path(__file__).with_name("static_site.py")
+    fd = listening.fileno()
+    with subprocess.Popen(
+        [sys.executable, str(script), str(fd), str(folder)], pass_fds=[fd]
+    ) as server:
+        listening.close()
+        try:
+            yield base
+        finally:
+            server.kill()
 
 
 def _pss_mb(pid: int, field: str = "Pss") -> float:
@@ -138,6 +173,13 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
+        "--server",
+        choices=("process", "threading"),
+        default="process",
+        help="what serves the site: bench/static_site.py in its own process (default), or "
+        "Python's ThreadingHTTPServer in this one (the figures before 2026-12-03)",
+    )
+    parser.add_argument(
         "--store-batch",
         type=int,
         default=0,
@@ -160,23 +202,24 @@ def main() -> int:
         (site / "news").mkdir(parents=True)
         for i in range(args.pages):
             (site / "news" / f"story-{i:05d}.html").write_text(page(i), "utf-8")
-        handler = partial(QuietHandler, directory=str(site))
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        urls = "".join(
-            f"<url><loc>{base}/news/story-{i:05d}.html</loc></url>" for i in range(args.pages)
-        )
-        (site / "sitemap.xml").write_text(
-            f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>',
-            "utf-8",
-        )
+
+        def prepare(base: str) -> None:
+            urls = "".join(
+                f"<url><loc>{base}/news/story-{i:05d}.html</loc></url>" for i in range(args.pages)
+            )
+            (site / "sitemap.xml").write_text(
+                f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>',
+                "utf-8",
+            )
+
+        serving = ExitStack()  # the server runs until the last round is done
+        base = serving.enter_context(serve(site, args.server, prepare))
         sources = tmp / "sources.toml"
         sources.write_text(
             f'[sources.bench]\nkind = "sitemap"\nstart_urls = ["{base}/sitemap.xml"]\n'
             f'download_delay = 0\nconcurrency = {args.concurrency}\nallow_private = ["127.0.0.1"]\n',
             "utf-8",
         )
-        threading.Thread(target=server.serve_forever, daemon=True).start()
         ratios, loads, crawls, transactions, archived = [], [], [], [], []
         batch = ("-s", f"CRAWLER_STORE_BATCH={args.store_batch}") if args.store_batch else ()
         try:
@@ -233,7 +276,7 @@ def main() -> int:
                     flush=True,
                 )
         finally:
-            server.shutdown()
+            serving.close()
     n = args.pages
     print(f"pages: {n}, crawl concurrency {args.concurrency}, one machine, 127.0.0.1")
     print(f"crawler load : {n / statistics.median(loads):7.1f} pages/s (median)")
