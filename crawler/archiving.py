@@ -6,12 +6,17 @@ fetching anything again, and gives the articles the crawl gave.
 On when `CRAWLER_ARCHIVE_DIR` is set (`crawler crawl --archive DIR`, or `archive = "DIR"` in a
 source's entry). Responses that are not inputs (robots.txt, sitemaps, feeds, listing pages) are
 archived too, marked `WARC-Crawler-Role: index`, so a re-clean skips them as the crawl did.
+
+Records are written by a thread of their own (compression, digests and the disk off Scrapy's
+thread); a response waits for it only when 256 are already waiting to be written.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import queue
+import threading
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -48,6 +53,9 @@ class WarcArchiver:
         self._serial = 0
         self._stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         self.records = 0
+        self.failed = False  # the disk failed: archiving stopped, the crawl goes on
+        self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=256)
+        self._thread: threading.Thread | None = None
         crawler.signals.connect(self.response_received, signal=signals.response_received)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -60,7 +68,7 @@ class WarcArchiver:
         megabytes = crawler.settings.getfloat("CRAWLER_ARCHIVE_FILE_MB", 1024)
         return cls(crawler, Path(folder), int(megabytes * 1024 * 1024))
 
-    def _open(self, spider: Spider | None) -> WARCWriter:
+    def _open(self, name: str | None) -> WARCWriter:
         """The current file's writer; a new file (with its warcinfo) once the last one is full."""
         if (
             self._writer is not None
@@ -69,7 +77,7 @@ class WarcArchiver:
         ):
             return self._writer
         self._close_file()
-        name = spider.name if spider is not None else "crawl"
+        name = name or "crawl"
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         while True:  # another crawl of this source into this folder may have started this second
             self._serial += 1
@@ -88,37 +96,57 @@ class WarcArchiver:
     def response_received(
         self, response: Response, request: Request, spider: Spider | None = None
     ) -> None:
+        """Queue the response for the writing thread (started with the first one)."""
+        if self.failed:
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._write_all, name="warc", daemon=True)
+            self._thread.start()
+        headers = [
+            (key.decode("latin-1"), value.decode("latin-1"))
+            for key, values in response.headers.items()
+            if key.lower() not in _WIRE_HEADERS
+            for value in values
+        ]
+        role = "article" if is_article_request(request) else "index"
+        name = getattr(spider or self.crawler.spider, "name", None)
+        fetched = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._queue.put(
+            (name, response.url, response.status, headers, response.body, role, fetched)
+        )
+
+    def _write_all(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if not self.failed:
+                self._write(*item)
+
+    def _write(
+        self,
+        name: str | None,
+        url: str,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        role: str,
+        fetched: str,
+    ) -> None:
         try:
-            writer = self._open(spider or self.crawler.spider)
-            headers = [
-                (key.decode("latin-1"), value.decode("latin-1"))
-                for key, values in response.headers.items()
-                if key.lower() not in _WIRE_HEADERS
-                for value in values
-            ]
-            status = f"{response.status} {_reason(response.status)}"
-            http = StatusAndHeaders(status, headers, protocol="HTTP/1.1")
-            role = "article" if is_article_request(request) else "index"
-            warc_headers: dict[str, Any] = {
-                "WARC-Date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                ROLE_HEADER: role,
-            }
+            writer = self._open(name)
+            http = StatusAndHeaders(f"{status} {_reason(status)}", headers, protocol="HTTP/1.1")
             record = writer.create_warc_record(
-                response.url,
+                url,
                 "response",
-                payload=io.BytesIO(response.body),
-                length=len(response.body),
+                payload=io.BytesIO(body),
+                length=len(body),
                 http_headers=http,
-                warc_headers_dict=warc_headers,
+                warc_headers_dict={"WARC-Date": fetched, ROLE_HEADER: role},
             )
             writer.write_record(record)
             self.records += 1
         except OSError as exc:  # a full disk stops the archive, not the crawl
-            log.error("cannot archive %s: %s; archiving stops", response.url, exc)
+            log.error("cannot archive %s: %s; archiving stops", url, exc)
+            self.failed = True
             self._close_file()
-            self.crawler.signals.disconnect(
-                self.response_received, signal=signals.response_received
-            )
 
     def _close_file(self) -> None:
         if self._file is not None:
@@ -126,6 +154,11 @@ class WarcArchiver:
         self._file, self._writer = None, None
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
+        """Write what is queued, then close the file."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
         self._close_file()
 
 

@@ -676,9 +676,8 @@ def test_two_crawls_of_one_source_in_one_second_archive_into_files_of_their_own(
         url = f"https://news.example/{n}"
         page = HtmlResponse(url, body=html(f"Story {n}", PARAGRAPHS).encode(), encoding="utf-8")
         archiver.response_received(page, Request(url), Spider(name="harbour"))
+        archiver.spider_closed(Spider(name="harbour"), "finished")  # its record is written
         archivers.append(archiver)
-    for archiver in archivers:
-        archiver.spider_closed(Spider(name="harbour"), "finished")
     files = sorted(p.name for p in folder.iterdir())
     assert files == ["harbour-20240506070809-00001.warc.gz", "harbour-20240506070809-00002.warc.gz"]
     assert [a.records for a in archivers] == [1, 1]
@@ -687,3 +686,31 @@ def test_two_crawls_of_one_source_in_one_second_archive_into_files_of_their_own(
             kinds = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI")) for r in
                      ArchiveIterator(stream)]  # fmt: skip
         assert kinds == [("warcinfo", None), ("response", f"https://news.example/{n}")]
+
+
+def test_an_archive_that_cannot_be_written_stops_archiving_not_the_crawl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk (here: every open fails with ENOSPC) ends the archive with one error line; the
+    responses keep coming and the close does not wait for, or raise from, the writing thread."""
+    import builtins
+    import errno
+
+    from scrapy import Request, Spider
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
+
+    from crawler import archiving
+
+    def full(*_args: object, **_kwargs: object) -> object:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(builtins, "open", full)
+    crawler = get_crawler(Spider, settings_dict={"CRAWLER_ARCHIVE_DIR": str(tmp_path / "warc")})
+    archiver = archiving.WarcArchiver.from_crawler(crawler)
+    for n in range(3):
+        url = f"https://news.example/{n}"
+        page = HtmlResponse(url, body=html(f"Story {n}", PARAGRAPHS).encode(), encoding="utf-8")
+        archiver.response_received(page, Request(url), Spider(name="harbour"))
+    archiver.spider_closed(Spider(name="harbour"), "finished")
+    assert archiver.failed and archiver.records == 0
