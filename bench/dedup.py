@@ -57,8 +57,8 @@ from db.dedup import check_config, find_near_duplicate, insert_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-
 import dedup_pairs as gen  # noqa: E402
+from corpus import corpus_or_exit  # noqa: E402
 
 SEEDS = ROOT / "seeds" / "documents"
 
@@ -348,7 +348,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("corpus", type=Path, help="the article-extraction-benchmark folder")
+    parser.add_argument(
+        "corpus", type=Path, nargs="?", help="the article-extraction-benchmark folder"
+    )
     parser.add_argument(
         "--readability",
         type=Path,
@@ -363,9 +365,7 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    if not (args.corpus / "ground-truth.json").exists():
-        print(f"no ground-truth.json under {args.corpus}", file=sys.stderr)
-        return 2
+    args.corpus = corpus_or_exit(args.corpus)
     readability = args.readability or args.corpus.parent / "metadata-dev/readability/pages"
     config = DedupConfig()
     documents = gen.load_documents(args.corpus, readability, SEEDS)

@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from corpus import corpus_or_exit  # bench/, beside this script
 from trafilatura import bare_extraction
 
 from cleaners.clean import CleanOptions, clean
@@ -39,11 +40,6 @@ from cleaners.text import clean_text
 from cleaners.worker import WorkerCleaner
 
 _TOKEN = re.compile(r"\w+")
-_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPORA = (
-    _ROOT.parent / "shared" / "corpora" / "article-extraction-benchmark",
-    Path("/work/shared/corpora/article-extraction-benchmark"),
-)
 # The configuration that measures best on the development corpus (its README's table); text only,
 # as the README measured it. With metadata as well (title, author, date...) it is slower; that
 # variant is printed for reference.
@@ -155,12 +151,7 @@ def main() -> int:
         " title/byline move, or extraction) that took it",
     )
     args = parser.parse_args()
-    candidates = [args.corpus] if args.corpus else list(DEFAULT_CORPORA)
-    corpus = next((c for c in candidates if (c / "ground-truth.json").is_file()), None)
-    if corpus is None:
-        print(f"extraction corpus not found: {' or '.join(map(str, candidates))}", file=sys.stderr)
-        return 2
-    args.corpus = corpus
+    args.corpus = corpus_or_exit(args.corpus)
     truth = json.loads((args.corpus / "ground-truth.json").read_text("utf-8"))
     pages = []
     for page_id in sorted(truth):

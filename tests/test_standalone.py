@@ -22,7 +22,9 @@ def test_docs_name_no_file_outside_the_repository() -> None:
             assert "scrapinghub/article-extraction-benchmark" in text, doc.name
 
 
-@pytest.mark.parametrize("script", ["load.py", "search_index.py", "run_all.py"])
+@pytest.mark.parametrize(
+    "script", ["load.py", "search_index.py", "run_all.py", "extraction.py", "dedup.py"]
+)
 def test_a_benchmark_without_its_corpus_says_where_to_get_it(script: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), str(tmp_path / "missing")],
