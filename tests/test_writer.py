@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -86,18 +85,24 @@ def test_a_unit_delivered_twice_is_stored_once_in_its_jobs_run(tmp_path: Path) -
 def close_with_a_signal(db: str) -> None:
     """In a fresh process (tests/test_writer.py runs it): a SIGINT comes while the run's close
     waits for the writer's last group; the close finishes first, then Python's own handler runs.
-    Prints what happened, for the test to read."""
+    Prints what happened, for the test to read. No timing is assumed: the writer's group sends the
+    signal once the close has taken the signals over, and only then commits."""
     run = Run(db, "t", "test", dedup_config(), linger=0.0).open()
     real = run.writer.commit_group
+    python_handler = signal.getsignal(signal.SIGINT)
 
     def slow(units: list[Unit]) -> list[list[Outcome]]:
-        time.sleep(1.0)  # the close waits for this group while the signal comes
+        deadline = time.monotonic() + 30
+        while signal.getsignal(signal.SIGINT) is python_handler:  # until the close defers it
+            assert time.monotonic() < deadline, "the close never took the signals over"
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # the close is waiting for this group when the signal comes
         return real(units)
 
     run.writer.commit_group = slow  # type: ignore[method-assign]
     run.writer.reserve("a")
     run.writer.submit(Work("a", "https://x.example/a", "t", lambda: _article("a")))
-    threading.Timer(0.3, os.kill, [os.getpid(), signal.SIGINT]).start()
     try:
         run.close("finished")
     except KeyboardInterrupt:
