@@ -154,7 +154,11 @@ class WarcArchiver:
         self._file, self._writer = None, None
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
-        """Write what is queued, then close the file."""
+        self.close()
+
+    def close(self) -> None:
+        """Write what is queued, then close the file. Idempotent; also called when a second
+        signal stopped the event loop before the spider could close."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()

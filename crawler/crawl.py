@@ -22,6 +22,7 @@ from twisted.internet.defer import Deferred
 
 from cleaners.worker import start_fork_server
 from crawler import settings as project_settings
+from crawler.archiving import WarcArchiver
 from crawler.config import ADHOC_MAX_PAGES, ConfigError, Source, adhoc_source, load_sources
 from crawler.extensions import CrawlRun
 from crawler.report import EXIT_BUSY, EXIT_ERROR, EXIT_USAGE, RunReport
@@ -146,9 +147,20 @@ def start(process: CrawlerProcessBase, crawler: Crawler, **spider_args: Any) -> 
     finally:  # a program that calls run_crawl gets its own handlers back
         for kind, handler in previous.items():
             signal.signal(kind, handler)
+    archiver = _archiver(crawler)
+    if archiver is not None:
+        archiver.close()  # a no-op unless a second signal stopped the loop before it closed
     state = _state(crawler)
     if state is not None:
         state.abandon()  # a no-op unless a second signal left the run open
+
+
+def _archiver(crawler: Crawler) -> WarcArchiver | None:
+    """The crawl's WARC archiver, if it keeps its responses."""
+    try:
+        return crawler.get_extension(WarcArchiver)
+    except RuntimeError:  # no extensions yet: the crawl never started
+        return None
 
 
 def _state(crawler: Crawler) -> CrawlRun | None:
