@@ -54,6 +54,7 @@ class WarcArchiver:
         self._stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         self.records = 0
         self.failed = False  # the disk failed: archiving stopped, the crawl goes on
+        self.closed = False
         self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=256)
         self._thread: threading.Thread | None = None
         crawler.signals.connect(self.response_received, signal=signals.response_received)
@@ -97,7 +98,7 @@ class WarcArchiver:
         self, response: Response, request: Request, spider: Spider | None = None
     ) -> None:
         """Queue the response for the writing thread (started with the first one)."""
-        if self.failed:
+        if self.failed or self.closed:
             return
         if self._thread is None:
             self._thread = threading.Thread(target=self._write_all, name="warc", daemon=True)
@@ -116,9 +117,17 @@ class WarcArchiver:
         )
 
     def _write_all(self) -> None:
+        """The writing thread: every queued response, until `close` says there are no more. It
+        never ends before that, so a response is never left waiting for room in the queue."""
         while (item := self._queue.get()) is not None:
-            if not self.failed:
+            if self.failed:
+                continue
+            try:
                 self._write(*item)
+            except Exception:  # a library bug on odd input: archiving stops, the crawl goes on
+                log.exception("cannot archive %s; archiving stops", item[1])
+                self.failed = True
+                self._close_file()
 
     def _write(
         self,
@@ -159,8 +168,10 @@ class WarcArchiver:
     def close(self) -> None:
         """Write what is queued, then close the file. Idempotent; also called when a second
         signal stopped the event loop before the spider could close."""
+        self.closed = True
         if self._thread is not None:
-            self._queue.put(None)
+            if self._thread.is_alive():  # it reads the queue until this
+                self._queue.put(None)
             self._thread.join()
             self._thread = None
         self._close_file()

@@ -369,11 +369,6 @@ def crawl_cmd(
     """
     from cleaners.worker import start_fork_server
 
-    # The cleaning workers' server loads the cleaners (two seconds or so) in its own process
-    # while this one imports and sets up Scrapy, so the first fetched pages do not wait for it
-    start_fork_server()
-    from crawler.crawl import CrawlError, crawl_settings, resolve_target, run_crawl
-
     path = sources_file or settings.CRAWLER_SOURCES_FILE
     if sources_file is not None and not os.path.exists(sources_file):
         fail(f"sources file not found: {sources_file}", EXIT_USAGE)
@@ -383,6 +378,11 @@ def crawl_cmd(
         if not sep or not key.strip():
             fail(f"-s takes NAME=VALUE, got {override!r}", EXIT_USAGE)
         values[key.strip()] = value
+    # The cleaning workers' server loads the cleaners (two seconds or so) in its own process
+    # while this one imports and sets up Scrapy, so the first fetched pages do not wait for it
+    start_fork_server()
+    from crawler.crawl import CrawlError, crawl_settings, resolve_target, run_crawl
+
     values.setdefault(
         "LOG_LEVEL", "DEBUG" if logging.getLogger().level <= logging.DEBUG else "WARNING"
     )

@@ -139,20 +139,22 @@ def start(process: CrawlerProcessBase, crawler: Crawler, **spider_args: Any) -> 
     previous = {kind: signal.getsignal(kind) for kind in kinds}
     install_shutdown_handlers(on_signal)
     try:
-        start_fork_server()  # the cleaning workers' server warms up while Scrapy starts
-        setup = process.crawl(crawler, **spider_args)
-        if isinstance(setup, Deferred):  # read its failure: Twisted would print it as "unhandled"
-            setup.addErrback(lambda failure: log.error("the crawl failed: %s", failure.value))
-        process.start(install_signal_handlers=False)
+        try:
+            start_fork_server()  # the cleaning workers' server warms up while Scrapy starts
+            setup = process.crawl(crawler, **spider_args)
+            if isinstance(setup, Deferred):  # read its failure, which Twisted calls "unhandled"
+                setup.addErrback(lambda failure: log.error("the crawl failed: %s", failure.value))
+            process.start(install_signal_handlers=False)
+        finally:  # still under our handlers: a third Ctrl-C cannot leave the run open
+            archiver = _archiver(crawler)
+            if archiver is not None:
+                archiver.close()  # a no-op unless a second signal stopped the loop before it closed
+            state = _state(crawler)
+            if state is not None:
+                state.abandon()  # a no-op unless a second signal left the run open
     finally:  # a program that calls run_crawl gets its own handlers back
         for kind, handler in previous.items():
             signal.signal(kind, handler)
-    archiver = _archiver(crawler)
-    if archiver is not None:
-        archiver.close()  # a no-op unless a second signal stopped the loop before it closed
-    state = _state(crawler)
-    if state is not None:
-        state.abandon()  # a no-op unless a second signal left the run open
 
 
 def _archiver(crawler: Crawler) -> WarcArchiver | None:

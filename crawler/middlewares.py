@@ -289,10 +289,12 @@ def may_refresh(body: bytes) -> bool:
     """False when a page's body cannot hold a `<meta http-equiv="refresh">` where Scrapy looks for
     one: its first 4,096 characters have no "refresh" in any letter case. Decided on the bytes, so
     a page that has none is never decoded for it: in UTF-8 and the web's legacy encodings (Latin,
-    EUC, Shift_JIS, GBK, Big5, ...) ASCII letters are ASCII bytes. A body with NUL bytes there
-    (UTF-16 or UTF-32, where they are not) may always hold one."""
+    EUC, Shift_JIS, GBK, Big5, ...) ASCII letters are ASCII bytes. Where they may not be, the
+    page may always hold one."""
     head = body[:_REFRESH_WINDOW]
-    return b"\0" in head or b"refresh" in head.lower()
+    # NUL: UTF-16/32; ESC: ISO-2022 (an escape may split the word); "~{": HZ. Letters there are
+    # not plain ASCII bytes, so Scrapy decides. (EBCDIC pages are not handled: none on the web.)
+    return any(mark in head for mark in (b"\0", b"\x1b", b"~{")) or b"refresh" in head.lower()
 
 
 class RecordedMetaRefreshMiddleware(_RecordedRedirects, MetaRefreshMiddleware):
