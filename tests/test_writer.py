@@ -87,9 +87,12 @@ def close_with_a_signal(db: str) -> None:
     waits for the writer's last group; the close finishes first, then Python's own handler runs.
     Prints what happened, for the test to read. No timing is assumed: the writer's group sends the
     signal once the close has taken the signals over, and only then commits."""
+    # Python's own handler, whatever this process inherited: a shell that starts a job in the
+    # background starts it with SIGINT ignored, and Python then leaves it ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    python_handler = signal.getsignal(signal.SIGINT)
     run = Run(db, "t", "test", dedup_config(), linger=0.0).open()
     real = run.writer.commit_group
-    python_handler = signal.getsignal(signal.SIGINT)
 
     def slow(units: list[Unit]) -> list[list[Outcome]]:
         deadline = time.monotonic() + 30
