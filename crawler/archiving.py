@@ -124,8 +124,12 @@ class WarcArchiver:
                 continue
             try:
                 self._write(*item)
-            except Exception:  # a library bug on odd input: archiving stops, the crawl goes on
-                log.exception("cannot archive %s; archiving stops", item[1])
+            except Exception as exc:  # a full disk, or a library bug on odd input: archiving
+                # stops, the crawl goes on
+                if isinstance(exc, OSError):
+                    log.error("cannot archive %s: %s; archiving stops", item[1], exc)
+                else:
+                    log.exception("cannot archive %s; archiving stops", item[1])
                 self.failed = True
                 self._close_file()
 
@@ -139,23 +143,18 @@ class WarcArchiver:
         role: str,
         fetched: str,
     ) -> None:
-        try:
-            writer = self._open(name)
-            http = StatusAndHeaders(f"{status} {_reason(status)}", headers, protocol="HTTP/1.1")
-            record = writer.create_warc_record(
-                url,
-                "response",
-                payload=io.BytesIO(body),
-                length=len(body),
-                http_headers=http,
-                warc_headers_dict={"WARC-Date": fetched, ROLE_HEADER: role},
-            )
-            writer.write_record(record)
-            self.records += 1
-        except OSError as exc:  # a full disk stops the archive, not the crawl
-            log.error("cannot archive %s: %s; archiving stops", url, exc)
-            self.failed = True
-            self._close_file()
+        writer = self._open(name)
+        http = StatusAndHeaders(f"{status} {_reason(status)}", headers, protocol="HTTP/1.1")
+        record = writer.create_warc_record(
+            url,
+            "response",
+            payload=io.BytesIO(body),
+            length=len(body),
+            http_headers=http,
+            warc_headers_dict={"WARC-Date": fetched, ROLE_HEADER: role},
+        )
+        writer.write_record(record)
+        self.records += 1
 
     def _close_file(self) -> None:
         if self._file is not None:

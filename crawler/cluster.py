@@ -830,5 +830,3 @@ class ClusterWriter:
 
 def _same(unit: Unit) -> Unit:
     return unit
-
-    return True

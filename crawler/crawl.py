@@ -12,7 +12,7 @@ import os
 import re
 import signal
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcess, CrawlerProcessBase
@@ -29,6 +29,7 @@ from crawler.report import EXIT_BUSY, EXIT_ERROR, EXIT_USAGE, RunReport
 from db.vocabulary import SOURCE_BUSY
 
 log = logging.getLogger(__name__)
+_E = TypeVar("_E")
 
 
 class CrawlError(Exception):
@@ -146,7 +147,7 @@ def start(process: CrawlerProcessBase, crawler: Crawler, **spider_args: Any) -> 
                 setup.addErrback(lambda failure: log.error("the crawl failed: %s", failure.value))
             process.start(install_signal_handlers=False)
         finally:  # still under our handlers: a third Ctrl-C cannot leave the run open
-            archiver = _archiver(crawler)
+            archiver = _extension(crawler, WarcArchiver)
             if archiver is not None:
                 archiver.close()  # a no-op unless a second signal stopped the loop before it closed
             state = _state(crawler)
@@ -157,20 +158,17 @@ def start(process: CrawlerProcessBase, crawler: Crawler, **spider_args: Any) -> 
             signal.signal(kind, handler)
 
 
-def _archiver(crawler: Crawler) -> WarcArchiver | None:
-    """The crawl's WARC archiver, if it keeps its responses."""
+def _extension(crawler: Crawler, kind: type[_E]) -> _E | None:
+    """The crawl's extension of this kind; None before Scrapy has made the extensions, or when it
+    is not enabled (the archiver without CRAWLER_ARCHIVE_DIR)."""
     try:
-        return crawler.get_extension(WarcArchiver)
-    except RuntimeError:  # no extensions yet: the crawl never started
+        return crawler.get_extension(kind)
+    except RuntimeError:
         return None
 
 
 def _state(crawler: Crawler) -> CrawlRun | None:
-    """The crawl's run extension; None before Scrapy has made the extensions."""
-    try:
-        return CrawlRun.of(crawler)
-    except RuntimeError:
-        return None
+    return _extension(crawler, CrawlRun)
 
 
 def finished(crawler: Crawler, name: str) -> RunReport:

@@ -37,7 +37,7 @@ def html(title: str, paragraphs: list[str]) -> str:
     return f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>{body}</article></body></html>"
 
 
-def _response(
+def response_record(
     writer: WARCWriter, url: str, body: bytes, ctype: str | None, status: str = "200 OK"
 ) -> None:
     """A response record; `ctype` None: an HTTP block without a Content-Type header."""
@@ -59,12 +59,16 @@ def build(path: Path, gz: bool = True) -> None:
     with open(path, "wb") as out:
         writer = WARCWriter(out, gzip=gz)
         writer.write_record(writer.create_warcinfo_record(path.name, {"software": "test"}))
-        _response(writer, "https://news.example/ferry", html("Ferry", PARAGRAPHS).encode(),
+        response_record(writer, "https://news.example/ferry", html("Ferry", PARAGRAPHS).encode(),
                   "text/html; charset=utf-8")  # fmt: skip
         korean = html("예산", KOREAN).encode("euc-kr")
-        _response(writer, "https://news.example/budget", korean, "text/html; charset=euc-kr")
-        _response(writer, "https://news.example/logo.png", b"\x89PNG\r\n" + bytes(200), "image/png")
-        _response(writer, "https://news.example/gone", b"not found", "text/html", "404 Not Found")
+        response_record(writer, "https://news.example/budget", korean, "text/html; charset=euc-kr")
+        response_record(
+            writer, "https://news.example/logo.png", b"\x89PNG\r\n" + bytes(200), "image/png"
+        )
+        response_record(
+            writer, "https://news.example/gone", b"not found", "text/html", "404 Not Found"
+        )
         request = writer.create_warc_record(
             "https://news.example/ferry",
             "request",
@@ -147,8 +151,8 @@ def test_two_records_of_one_archive_are_two_inputs(
     page = html("Ferry", PARAGRAPHS).encode()
     with open(archive, "wb") as out:
         writer = WARCWriter(out, gzip=False)
-        _response(writer, "https://news.example/ferry?utm_source=mail", page, "text/html")
-        _response(writer, "https://news.example/ferry", page, "text/html")
+        response_record(writer, "https://news.example/ferry?utm_source=mail", page, "text/html")
+        response_record(writer, "https://news.example/ferry", page, "text/html")
     for batch in ("1", "256"):
         db = tmp_path / f"batch-{batch}.db"
         result = run_cli("load", str(archive), "--batch", batch, db=db)
@@ -177,7 +181,7 @@ def test_a_load_killed_midway_goes_on_at_the_first_record_not_done(tmp_path: Pat
         for i in range(120):
             words = " ".join(f"w{(i * 7919 + k * 104729) % 100003}" for k in range(80))
             page = html(f"Story {i}", [f"Story {i} begins. {words}."]).encode()
-            _response(writer, f"https://news.example/s/{i}", page, "text/html")
+            response_record(writer, f"https://news.example/s/{i}", page, "text/html")
     db = tmp_path / "resume.db"
     env = {**os.environ, "CRAWLER_FAILPOINT": "after_commit:20"}  # SIGKILL after 20 commits
     cmd = [sys.executable, "-m", "crawler.entry", "load", str(archive), "--db", str(db),
@@ -360,7 +364,7 @@ def test_a_grown_archive_is_read_from_where_the_last_load_stopped(
             "Six new routes will run every twenty minutes between midnight and five in the morning.",
             "Drivers' unions welcomed the plan but asked for more staff before it starts in March.",
         ]
-        _response(writer, "https://news.example/late", html("Late", late).encode(),
+        response_record(writer, "https://news.example/late", html("Late", late).encode(),
                   "text/html; charset=utf-8")  # fmt: skip
     grown = run_cli("load", str(archive))
     assert grown.exit_code == 0, grown.output
@@ -407,7 +411,9 @@ def test_a_warc_source_loads_the_archives_its_pattern_matches_then_only_what_is_
         text = ["A new archive arrived with one page of its own, about the harbour tides.",
                 "The tide tables for the next month were published by the port office today.",
                 "Fishermen said the spring tides would bring the boats in earlier than usual."]  # fmt: skip
-        _response(writer, "https://news.example/tides", html("Tides", text).encode(), "text/html")
+        response_record(
+            writer, "https://news.example/tides", html("Tides", text).encode(), "text/html"
+        )
     third = run()
     assert third.returncode == 0, third.stderr + third.stdout
     assert query(db, "SELECT url FROM pages WHERE run_id = 3") == [("https://news.example/tides",)]
@@ -422,7 +428,7 @@ def test_hostile_archives_end_recorded_and_bounded(
     gzip member holding 60 MB): each ends in the ledger with its reason, in bounded memory, and
     the run goes on (100,000 tiny records: the test below)."""
     good = io.BytesIO()
-    _response(WARCWriter(good, gzip=False), "https://x.example/a", html("A", PARAGRAPHS).encode(),
+    response_record(WARCWriter(good, gzip=False), "https://x.example/a", html("A", PARAGRAPHS).encode(),
               "text/html")  # fmt: skip
     wrong = good.getvalue().replace(b"Content-Length: ", b"Content-Length: 9", 1)
     (tmp_path / "wrong-length.warc").write_bytes(wrong)
@@ -437,7 +443,7 @@ def test_hostile_archives_end_recorded_and_bounded(
     (tmp_path / "bad-http.warc").write_bytes(head + block + b"\r\n\r\n")
     with open(tmp_path / "bomb.warc.gz", "wb") as out:
         body = b"<html><body><p>" + b" " * (60 * 1024 * 1024) + b"</p></body></html>"
-        _response(WARCWriter(out, gzip=True), "https://x.example/bomb", body, "text/html")
+        response_record(WARCWriter(out, gzip=True), "https://x.example/bomb", body, "text/html")
     assert (tmp_path / "bomb.warc.gz").stat().st_size < 200_000
     result = run_cli("load", str(tmp_path))
     assert result.exit_code == 3, result.output  # failed records: the status says so
@@ -524,10 +530,10 @@ def test_a_record_header_that_is_not_warc_ends_that_file_in_the_ledger_at_its_of
     ]:  # fmt: skip
         out = io.BytesIO()
         writer = WARCWriter(out, gzip=gz)
-        _response(writer, f"https://news.example/{name}/first", page.encode(), "text/html")
+        response_record(writer, f"https://news.example/{name}/first", page.encode(), "text/html")
         at = out.tell()
         out.write(garbage)
-        _response(writer, f"https://news.example/{name}/late", late, "text/html")
+        response_record(writer, f"https://news.example/{name}/late", late, "text/html")
         (tmp_path / name).write_bytes(out.getvalue())
         broken[name] = (at, starts)
     fine = tmp_path / "zz-fine.warc.gz"  # walked after the broken ones
@@ -537,7 +543,7 @@ def test_a_record_header_that_is_not_warc_ends_that_file_in_the_ledger_at_its_of
             "Six new routes will run every twenty minutes between midnight and five in the morning.",
             "Drivers' unions welcomed the plan but asked for more staff before it starts in March.",
         ]
-        _response(WARCWriter(out, gzip=True), "https://news.example/bus",
+        response_record(WARCWriter(out, gzip=True), "https://news.example/bus",
                   html("Night buses", bus).encode(), "text/html")  # fmt: skip
     result = run_cli("load", str(tmp_path))
     assert result.exit_code == 3, result.output  # failed inputs: the exit status says so
@@ -567,9 +573,13 @@ def test_html_without_a_content_type_is_sniffed(
     archive = tmp_path / "untyped.warc.gz"
     with open(archive, "wb") as out:
         writer = WARCWriter(out, gzip=True)
-        _response(writer, "https://news.example/ferry", html("Ferry", PARAGRAPHS).encode(), None)
-        _response(writer, "https://news.example/notes.txt", " ".join(PARAGRAPHS).encode(), None)
-        _response(writer, "https://news.example/logo.png", b"\x89PNG\r\n" + bytes(200), None)
+        response_record(
+            writer, "https://news.example/ferry", html("Ferry", PARAGRAPHS).encode(), None
+        )
+        response_record(
+            writer, "https://news.example/notes.txt", " ".join(PARAGRAPHS).encode(), None
+        )
+        response_record(writer, "https://news.example/logo.png", b"\x89PNG\r\n" + bytes(200), None)
     result = run_cli("load", str(archive))
     assert result.exit_code == 0, result.output
     assert query(db_path, "SELECT url, state FROM pages") == [
@@ -599,7 +609,7 @@ def test_a_warc_of_100000_tiny_records_is_read_to_its_end(
     archive = tmp_path / "tiny.warc.gz"
     with open(archive, "wb") as out:
         out.write(member * 100_000)
-        _response(WARCWriter(out, gzip=True), "https://x.example/after",
+        response_record(WARCWriter(out, gzip=True), "https://x.example/after",
                   html("Ferry", PARAGRAPHS).encode(), "text/html")  # fmt: skip
     result = run_cli("load", str(archive))
     assert result.exit_code == 0, result.output
@@ -625,10 +635,12 @@ def test_a_break_inside_a_record_that_is_only_counted_is_recorded_at_its_offset(
                        ("corrupt.warc.gz", html("Tides", TIDES))]:  # fmt: skip
         out = io.BytesIO()
         writer = WARCWriter(out, gzip=True)
-        _response(writer, f"https://news.example/{name}", page.encode(), "text/html")
+        response_record(writer, f"https://news.example/{name}", page.encode(), "text/html")
         at = out.tell()
         if name == "cut.warc.gz":
-            _response(writer, "https://news.example/gone", noise, "text/html", "404 Not Found")
+            response_record(
+                writer, "https://news.example/gone", noise, "text/html", "404 Not Found"
+            )
             data = out.getvalue()[: at + (out.tell() - at) // 2]
         else:
             record = writer.create_warc_record(

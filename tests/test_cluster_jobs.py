@@ -9,19 +9,18 @@ each test's inputs are texts of its own, and each checks only the runs of the jo
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from tests.conftest import check_ledger, crawler_subprocess, query
 from tests.faultserver import article
 from tests.gen import write_corpus
 from tests.redisserver import EXE, RedisServer
+from tests.test_archives import response_record
 from tests.test_cluster import Cluster, submit
 
 pytestmark = pytest.mark.skipif(EXE is None, reason="redis-server is not installed")
@@ -71,16 +70,6 @@ def _stored_by(db: Path, jobs: list[str]) -> list[tuple[object, ...]]:
     )
 
 
-def _response(writer: WARCWriter, url: str, body: bytes, ctype: str) -> None:
-    headers = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
-    writer.write_record(
-        writer.create_warc_record(
-            url, "response", payload=io.BytesIO(body), length=len(body), http_headers=headers,
-            warc_headers_dict={"WARC-Date": "2024-05-06T07:08:09Z"},
-        )
-    )  # fmt: skip
-
-
 @pytest.mark.timeout(180)
 def test_a_warc_gz_job_stores_what_crawler_load_stores(cluster: Cluster, tmp_path: Path) -> None:
     archive = tmp_path / "crawl.warc.gz"
@@ -88,9 +77,13 @@ def test_a_warc_gz_job_stores_what_crawler_load_stores(cluster: Cluster, tmp_pat
         writer = WARCWriter(out, gzip=True)
         writer.write_record(writer.create_warcinfo_record(archive.name, {"software": "test"}))
         for n in range(3):
-            _response(writer, f"https://warc.example/a{n}", article(700 + n), "text/html")
-        _response(writer, "https://warc.example/a0-again", article(700), "text/html")  # a copy
-        _response(writer, "https://warc.example/logo.png", b"\x89PNG\r\n" + bytes(99), "image/png")
+            response_record(writer, f"https://warc.example/a{n}", article(700 + n), "text/html")
+        response_record(
+            writer, "https://warc.example/a0-again", article(700), "text/html"
+        )  # a copy
+        response_record(
+            writer, "https://warc.example/logo.png", b"\x89PNG\r\n" + bytes(99), "image/png"
+        )
     alone = tmp_path / "alone.db"
     loaded = crawler_subprocess("load", str(archive), "--db", str(alone))
     assert loaded.returncode == 0, loaded.stderr

@@ -38,6 +38,19 @@ def _start(tmp_path: Path, server: faultserver.Running, db: Path) -> subprocess.
     )  # fmt: skip
 
 
+def _scheduler(
+    tmp_path: Path, server: faultserver.Running, db: Path, command: str = "schedule"
+) -> subprocess.Popen[str]:
+    """`crawler schedule` (or `crawler run`) of the fault site, due every minute: it starts
+    crawling at once (the source never ran)."""
+    sources = _sources(tmp_path, server)
+    sources.write_text(sources.read_text("utf-8") + 'schedule = "* * * * *"\n', "utf-8")
+    return subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", command, "--sources", str(sources), "--db", str(db)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
 def _articles_requested(server: faultserver.Running) -> int:
     return sum(1 for r in server.requests() if str(r.get("path", "")).startswith("/p/"))
 
@@ -165,13 +178,7 @@ def test_crawler_schedule_passes_the_signal_to_a_running_child_and_reports_its_e
     crawl stops, its run closed `interrupted`; the scheduler says so and exits 130/143."""
     db = tmp_path / "scheduled.db"
     with faultserver.running(tmp_path, PAGES, 0.0) as server:
-        sources = _sources(tmp_path, server)
-        sources.write_text(sources.read_text("utf-8") + 'schedule = "* * * * *"\n', "utf-8")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crawler.cli", "schedule", "--sources", str(sources),
-             "--db", str(db)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        proc = _scheduler(tmp_path, server, db)
         _wait_for_articles(server, 2, proc)  # due at once (never ran): the child is crawling
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=120)
@@ -198,13 +205,7 @@ def test_a_child_stopped_as_it_starts_is_reported_with_a_shell_exit_status(
     and the parent exits 143 with no traceback."""
     db = tmp_path / "starting.db"
     with faultserver.running(tmp_path, PAGES, 0.0) as server:
-        sources = _sources(tmp_path, server)
-        sources.write_text(sources.read_text("utf-8") + 'schedule = "* * * * *"\n', "utf-8")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crawler.cli", command, "--sources", str(sources),
-             "--db", str(db)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        proc = _scheduler(tmp_path, server, db, command)
         assert proc.stdout is not None
         first = proc.stdout.readline()  # "== faults": the child is being started now
         proc.send_signal(signal.SIGTERM)
@@ -225,13 +226,7 @@ def test_a_second_signal_to_crawler_schedule_stops_its_child_at_once(tmp_path: P
     `interrupted`, and the scheduler reports it and exits with the first signal's status."""
     db = tmp_path / "scheduled-now.db"
     with faultserver.running(tmp_path, PAGES, 0.0) as server:
-        sources = _sources(tmp_path, server)
-        sources.write_text(sources.read_text("utf-8") + 'schedule = "* * * * *"\n', "utf-8")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crawler.cli", "schedule", "--sources", str(sources),
-             "--db", str(db)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        proc = _scheduler(tmp_path, server, db)
         _wait_for_articles(server, 3, proc)
         proc.send_signal(signal.SIGINT)
         proc.send_signal(signal.SIGTERM)
