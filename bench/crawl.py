@@ -19,6 +19,7 @@ import json
 import random
 import resource
 import shutil
+import signal
 import socket
 import sqlite3
 import statistics
@@ -120,15 +121,31 @@ class Ran(NamedTuple):
     memory: list[float]  # MB, sampled every 0.2 s
     cpu: float  # seconds of CPU of the crawler process (not of its cleaning workers, which its
     # fork server starts and the kernel does not count as its children)
+    first: float | None = None  # seconds from the start to the first ledger row in its database
+
+
+_FIELDS = "content_hash, title, author, published_at, language, text"
+
+
+def articles(db: Path) -> list[tuple[object, ...]]:
+    """What a run stored, field by field, in a fixed order: two runs gave the same articles when
+    these are equal."""
+    conn = sqlite3.connect(db)
+    try:
+        return sorted(conn.execute(f"SELECT {_FIELDS} FROM articles").fetchall(), key=repr)
+    finally:
+        conn.close()
 
 
 def crawler(*args: str, ok: tuple[int, ...] = (0,)) -> Ran:
-    """One `crawler` run: how long it took, its memory, and its process's CPU. An exit status
-    not in `ok` stops the bench."""
+    """One `crawler` run: how long it took, its memory, its process's CPU, and when the first
+    input was recorded in its `--db`. An exit status not in `ok` stops the bench."""
     exe = Path(sys.executable).parent / "crawler"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     samples = []
+    db = Path(args[args.index("--db") + 1]) if "--db" in args else None
+    first = None
     with subprocess.Popen(
         [str(exe), *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     ) as process:
@@ -137,13 +154,15 @@ def crawler(*args: str, ok: tuple[int, ...] = (0,)) -> Ran:
         err.start()
         while process.poll() is None:
             samples.append(_pss_mb(process.pid))
+            if first is None and db is not None and _recorded(db) > 0:
+                first = time.perf_counter() - start
             time.sleep(0.2)
     elapsed = time.perf_counter() - start
     if process.returncode not in ok:
         raise SystemExit(f"crawler {' '.join(args)} exited {process.returncode}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return Ran(elapsed, [s for s in samples if s > 0], cpu)
+    return Ran(elapsed, [s for s in samples if s > 0], cpu, first)
 
 
 def _commits(db: Path) -> int:
@@ -154,6 +173,56 @@ def _commits(db: Path) -> int:
     finally:
         conn.close()
     return int(json.loads(report)["commits"])
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def _recorded(db: Path) -> int:
+    """Ledger rows in the database so far (read-only; 0 while it is being made)."""
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)
+        try:
+            return int(conn.execute("SELECT count(*) FROM pages").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def _remove_databases(folder: Path, pattern: str) -> None:
+    """Databases (and their WAL files and lock folders) matching `pattern`: each run starts fresh."""
+    for path in folder.glob(pattern):
+        if path.is_dir():  # the run locks beside each database
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def second_signal(sources: Path, db: Path) -> tuple[float, int]:
+    """A crawl stopped as an impatient operator does: SIGINT, then SIGTERM at once, once 50
+    pages are recorded. Seconds from the second signal to the process' end, and its exit status
+    (130 or 143; a shell's 128 + N if the signal itself ended it)."""
+    _remove_databases(db.parent, db.name + "*")
+    exe = Path(sys.executable).parent / "crawler"
+    command = [str(exe), "crawl", "bench", "--sources", str(sources), "--db", str(db)]
+    with subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as process:
+        deadline = time.monotonic() + 120
+        while _recorded(db) < 50:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("bench: the crawl to stop ended or stalled before 50 pages")
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
+        sent = time.perf_counter()
+        code = process.wait(120)
+    took = time.perf_counter() - sent
+    return took, 128 - code if code < 0 else code
 
 
 def quarters(samples: list[float]) -> str:
@@ -191,6 +260,14 @@ def main() -> int:
         help="also crawl with --archive (every response kept as WARC) and print what it costs",
     )
     parser.add_argument(
+        "--stop",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also stop N crawls of the site with two signals (SIGINT, then SIGTERM) once 50 "
+        "pages are recorded, and print how long each took to exit after the second",
+    )
+    parser.add_argument(
         "--scrapy-alone",
         action="store_true",
         help="also crawl with no item pipeline (fetch only): the CPU that Scrapy itself costs",
@@ -221,25 +298,27 @@ def main() -> int:
             "utf-8",
         )
         ratios, loads, crawls, transactions, archived = [], [], [], [], []
+        identical: list[bool] = []
+        stops: list[tuple[float, int]] = []
         batch = ("-s", f"CRAWLER_STORE_BATCH={args.store_batch}") if args.store_batch else ()
         try:
             for r in range(args.rounds):
-                for db in tmp.glob("*.db*"):
-                    if db.is_dir():  # the run locks beside each database
-                        shutil.rmtree(db)
-                    else:
-                        db.unlink()
+                _remove_databases(tmp, "*.db*")
                 n = args.pages
-                load_s, load_mem, load_cpu = crawler(
-                    "load", str(site / "news"), "--db", str(tmp / "l.db")
-                )
-                crawl_s, crawl_mem, crawl_cpu = crawler(
+                load = crawler("load", str(site / "news"), "--db", str(tmp / "l.db"))
+                crawl = crawler(
                     "crawl", "bench", "--sources", str(sources), "--db", str(tmp / "c.db"), *batch
                 )
+                load_s, crawl_s = load.seconds, crawl.seconds
                 transactions.append(_commits(tmp / "c.db"))
+                same = articles(tmp / "c.db") == articles(tmp / "l.db")
+                identical.append(same)
                 print(
                     f"round {r + 1}: CPU a page of the crawler process (its cleaning workers not "
-                    f"counted): load {load_cpu / n * 1000:.1f} ms, crawl {crawl_cpu / n * 1000:.1f} ms",
+                    f"counted): load {load.cpu / n * 1000:.1f} ms, crawl "
+                    f"{crawl.cpu / n * 1000:.1f} ms; first input recorded after load "
+                    f"{_seconds(load.first)}, crawl {_seconds(crawl.first)}; the crawl stored the "
+                    f"load's articles ({_FIELDS}): {'yes' if same else 'NO'}",
                     flush=True,
                 )
                 if args.scrapy_alone:
@@ -259,10 +338,16 @@ def main() -> int:
                         "crawl", "bench", "--sources", str(sources), "--db", str(tmp / "a.db"),
                         "--archive", str(tmp / "warc"), *batch,
                     ).seconds  # fmt: skip
+                    crawler("load", str(tmp / "warc"), "--db", str(tmp / "r.db"))  # re-clean
+                    kept = articles(tmp / "a.db") == articles(tmp / "c.db")
+                    reloaded = articles(tmp / "r.db") == articles(tmp / "c.db")
+                    identical += [kept, reloaded]
                     archived.append(crawl_s / archive_s)
                     print(
                         f"round {r + 1}: crawl with --archive {args.pages / archive_s:6.1f} "
-                        f"pages/s, {crawl_s / archive_s:.2f}x of the crawl without",
+                        f"pages/s, {crawl_s / archive_s:.2f}x of the crawl without; same articles "
+                        f"as the crawl: {'yes' if kept else 'NO'}, and `crawler load` of its "
+                        f"archive: {'yes' if reloaded else 'NO'}",
                         flush=True,
                     )
                 ratios.append(load_s / crawl_s)
@@ -271,8 +356,14 @@ def main() -> int:
                 print(
                     f"round {r + 1}: load {n / load_s:6.1f} pages/s, crawl {n / crawl_s:6.1f} "
                     f"pages/s, ratio {load_s / crawl_s:.2f}x; crawl memory (PSS) by quarter "
-                    f"{quarters(crawl_mem)}, load peak {max(load_mem, default=0):.0f} MB; crawl "
+                    f"{quarters(crawl.memory)}, load peak {max(load.memory, default=0):.0f} MB; crawl "
                     f"store transactions {transactions[-1]} ({n / transactions[-1]:.1f} pages each)",
+                    flush=True,
+                )
+            for _ in range(args.stop):
+                stops.append(second_signal(sources, tmp / "stop.db"))
+                print(
+                    f"stop: exit {stops[-1][1]} {stops[-1][0]:.2f} s after the second signal",
                     flush=True,
                 )
         finally:
@@ -289,6 +380,11 @@ def main() -> int:
         "ratio_crawl_to_load": round(statistics.median(ratios), 2),
         "crawl_store_transactions": transactions,
     }
+    summary["identical_articles"] = all(identical)
+    print(f"identical articles in every comparison: {'yes' if all(identical) else 'NO'}")
+    if stops:
+        summary["second_signal_exit_s"] = [round(t, 2) for t, _code in stops]
+        summary["second_signal_codes"] = [code for _t, code in stops]
     if archived:
         summary["archive_speed_share"] = round(statistics.median(archived), 2)
         print(f"crawl --archive / crawl: {statistics.median(archived):.2f}x (median)")

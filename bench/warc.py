@@ -71,9 +71,8 @@ def memory(sizes: list[int]) -> None:
         for megabytes in sizes:
             archive = tmp / f"big-{megabytes}.warc.gz"
             write_big(archive, megabytes)
-            seconds, samples, _cpu = crawler(
-                "-q", "load", str(archive), "--db", str(tmp / f"{megabytes}.db")
-            )
+            ran = crawler("-q", "load", str(archive), "--db", str(tmp / f"{megabytes}.db"))
+            seconds, samples = ran.seconds, ran.memory
             size = archive.stat().st_size / 1e6
             print(
                 f"archive {megabytes} MB ({size:.0f} MB on disk): loaded in {seconds:.1f} s, "
